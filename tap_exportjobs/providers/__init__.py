@@ -1,0 +1,10 @@
+"""One module per API. Each exposes SETTINGS (its config block), validate() and STREAMS."""
+
+from __future__ import annotations
+
+from tap_exportjobs.providers import elasticpath
+
+#: Config block name -> provider module. A provider is on when its block is present.
+PROVIDERS = {
+    elasticpath.NAME: elasticpath,
+}

@@ -1,0 +1,319 @@
+"""Safe streaming fetch of job files to a temporary file.
+
+Download links are presigned URLs on hosts that are not the API's (S3, GCS, CloudFront):
+they get no credentials, not even after a redirect; they expire, so an expired link is
+replaced by asking the API again; and the file is spooled to disk so that a slow target
+never holds the connection open and memory never grows with the file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import typing as t
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http import HTTPStatus
+from pathlib import Path
+from urllib.parse import parse_qs, urljoin, urlsplit, urlunsplit
+
+import requests
+import urllib3
+
+from tap_exportjobs import http
+
+if t.TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Mapping
+
+logger = logging.getLogger(__name__)
+
+CHUNK_BYTES = 1024 * 1024
+MAX_REDIRECTS = 5
+#: A link this close to its expiry is refreshed before use rather than risked.
+EXPIRY_MARGIN = timedelta(seconds=30)
+REDACTED = "REDACTED"
+#: Reading the body straight from urllib3 (to keep gzip bytes as sent) surfaces its errors.
+TRANSIENT_DOWNLOAD_ERRORS = (
+    *http.TRANSIENT_ERRORS,
+    urllib3.exceptions.ProtocolError,
+    urllib3.exceptions.ReadTimeoutError,
+)
+
+
+class DownloadError(Exception):
+    """A file could not be fetched; the message names the job and host, never a signature."""
+
+
+@dataclass(frozen=True)
+class DownloadLink:
+    """Where a job's file is, as the API handed it out just now."""
+
+    url: str
+    expires_at: datetime | None = None
+    #: The file format the API declares (e.g. "csv", "text/csv"); None lets the reader sniff.
+    file_format: str | None = None
+    #: Headers for links served by the API itself (e.g. a `files/{id}` endpoint); sent only
+    #: to `auth_host`, so a redirect to a storage host never carries them.
+    auth_headers: Mapping[str, str] = field(default_factory=dict)
+    auth_host: str | None = None
+
+    def expired(self, now: datetime | None = None) -> bool:
+        if self.expires_at is None:
+            return False
+        return (now or datetime.now(timezone.utc)) >= self.expires_at - EXPIRY_MARGIN
+
+
+@dataclass
+class SpooledFile:
+    path: Path
+    size: int
+    file_format: str | None
+
+
+def redact_url(url: str | None) -> str | None:
+    """The link with every query value and any user-info replaced, so signatures never leak."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    if "@" in parts.netloc:
+        netloc = f"{REDACTED}@{netloc}"
+    query = "&".join(
+        f"{pair.split('=', 1)[0]}={REDACTED}" if pair else pair for pair in parts.query.split("&")
+    ) if parts.query else ""
+    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
+
+
+def describe_url(url: str) -> str:
+    """Host and path only, for messages and logs."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or ''}{parts.path}"
+
+
+def expiry_from_url(url: str) -> datetime | None:
+    """When a presigned link stops working, read from its own query string.
+
+    CloudFront and S3 v2 carry `Expires=<epoch>`; S3 v4 carries `X-Amz-Date` plus
+    `X-Amz-Expires` seconds; GCS v4 carries `X-Goog-Date` plus `X-Goog-Expires`.
+    """
+    query = {k.lower(): v[0] for k, v in parse_qs(urlsplit(url).query).items() if v}
+    with contextlib.suppress(ValueError, OverflowError):
+        if "expires" in query:
+            return datetime.fromtimestamp(int(query["expires"]), timezone.utc)
+        for prefix in ("x-amz", "x-goog"):
+            if f"{prefix}-date" in query and f"{prefix}-expires" in query:
+                signed = datetime.strptime(query[f"{prefix}-date"], "%Y%m%dT%H%M%SZ")
+                return signed.replace(tzinfo=timezone.utc) + timedelta(
+                    seconds=int(query[f"{prefix}-expires"])
+                )
+    return None
+
+
+class CredentialFreeSession(requests.Session):
+    """A session that can never attach credentials on its own (no netrc, no auth)."""
+
+    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
+        request.auth = None
+        prepared = super().prepare_request(request)
+        if "Authorization" in prepared.headers and not getattr(request, "allow_auth", False):
+            del prepared.headers["Authorization"]
+        return prepared
+
+    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+        prepared_request.headers.pop("Authorization", None)
+
+
+class _LinkRefused(Exception):
+    """The storage host refused the link (expired or revoked): ask the API for a new one."""
+
+
+class Downloader:
+    """Fetches job files by their links into temporary files, with one retry policy."""
+
+    def __init__(
+        self,
+        *,
+        allow_http: bool = False,
+        max_bytes: int | None = None,
+        expired_statuses: tuple[int, ...] = (HTTPStatus.FORBIDDEN, HTTPStatus.GONE),
+        max_link_refreshes: int = 3,
+        max_tries: int = http.MAX_TRIES,
+        spool_dir: str | None = None,
+    ) -> None:
+        self.allow_http = allow_http
+        self.max_bytes = max_bytes
+        self.expired_statuses = expired_statuses
+        self.max_link_refreshes = max_link_refreshes
+        self.max_tries = max_tries
+        self.spool_dir = spool_dir
+        self.session = CredentialFreeSession()
+
+    @contextlib.contextmanager
+    def spool(self, get_link: Callable[[], DownloadLink], *, label: str) -> Iterator[SpooledFile]:
+        """Download the file behind `get_link()` to a temporary file, deleted on exit.
+
+        `get_link` is called again whenever the link has expired or is refused, at most
+        `max_link_refreshes` times. `label` names the job in errors (e.g. "job 123").
+        """
+        fd, name = tempfile.mkstemp(prefix="tap-exportjobs-", suffix=".part", dir=self.spool_dir)
+        path = Path(name)
+        try:
+            with os.fdopen(fd, "r+b") as out:
+                link = self._fetch(get_link, out, label=label)
+                size = out.tell()
+            yield SpooledFile(path=path, size=size, file_format=link.file_format)
+        finally:
+            path.unlink(missing_ok=True)
+
+    def _fetch(self, get_link: Callable[[], DownloadLink], out: t.BinaryIO, *, label: str) -> DownloadLink:
+        link = get_link()
+        refreshes = 0
+        failures = 0
+        while True:
+            if link.expired():
+                if refreshes >= self.max_link_refreshes:
+                    raise DownloadError(
+                        f"{label}: the API keeps handing out download links that have already "
+                        f"expired ({describe_url(link.url)}); gave up after {refreshes} refreshes"
+                    )
+                refreshes += 1
+                logger.info("%s: download link expired, asking the API for a new one", label)
+                link = get_link()
+                continue
+            try:
+                self._fetch_once(link, out, label=label)
+                return link
+            except _LinkRefused as refused:
+                if refreshes >= self.max_link_refreshes:
+                    raise DownloadError(
+                        f"{label}: the storage host refused the download link {refreshes + 1} "
+                        f"times ({refused}); gave up"
+                    ) from None
+                refreshes += 1
+                logger.warning("%s: %s; asking the API for a new link", label, refused)
+                link = get_link()
+            except TRANSIENT_DOWNLOAD_ERRORS as error:
+                failures += 1
+                if failures >= self.max_tries:
+                    raise DownloadError(
+                        f"{label}: download from {describe_url(link.url)} failed {failures} "
+                        f"times; last error: {_safe_error(error)}"
+                    ) from None
+                wait = http.wait_seconds(failures, error)
+                logger.warning(
+                    "%s: download interrupted after %d bytes (%s); retrying in %.1fs",
+                    label, out.tell(), _safe_error(error), wait,
+                )
+                http.sleep(wait)
+
+    def _fetch_once(self, link: DownloadLink, out: t.BinaryIO, *, label: str) -> None:
+        offset = out.tell()
+        response = self._get(link, offset=offset, label=label)
+        with response:
+            status = response.status_code
+            if status in self.expired_statuses:
+                raise _LinkRefused(f"HTTP {status} from {describe_url(response.url)}: "
+                                   f"{_body_snippet(response)}")
+            if http.is_retriable_status(status):
+                raise http.RetriableAPIError(
+                    f"HTTP {status} from {describe_url(response.url)}", response
+                )
+            if status >= HTTPStatus.MULTIPLE_CHOICES:
+                raise DownloadError(
+                    f"{label}: HTTP {status} from {describe_url(response.url)}: "
+                    f"{_body_snippet(response)}"
+                )
+            if status == HTTPStatus.PARTIAL_CONTENT and _range_start(response) == offset:
+                logger.info("%s: resuming download at byte %d", label, offset)
+            else:
+                out.seek(0)
+                out.truncate()
+            expected = _expected_total(response)
+            encoding = response.headers.get("Content-Encoding", "identity").lower()
+            # Keep gzip bytes as they are (the reader sniffs gzip), so byte offsets stay
+            # valid for Range resumes; decode anything more exotic here.
+            raw = encoding in ("identity", "gzip", "")
+            chunks = (
+                response.raw.stream(CHUNK_BYTES, decode_content=False)
+                if raw
+                else response.iter_content(CHUNK_BYTES)
+            )
+            for chunk in chunks:
+                out.write(chunk)
+                if self.max_bytes is not None and out.tell() > self.max_bytes:
+                    raise DownloadError(
+                        f"{label}: the file is larger than max_file_bytes ({self.max_bytes} "
+                        "bytes); raise the setting to accept it"
+                    )
+            if raw and expected is not None and out.tell() < expected:
+                raise requests.exceptions.ChunkedEncodingError(
+                    f"connection closed after {out.tell()} of {expected} bytes"
+                )
+            out.flush()
+
+    def _get(self, link: DownloadLink, *, offset: int, label: str) -> requests.Response:
+        url = link.url
+        for _ in range(MAX_REDIRECTS + 1):
+            self._check_scheme(url, label=label)
+            headers = {"Accept-Encoding": "identity"}
+            if offset:
+                headers["Range"] = f"bytes={offset}-"
+            if link.auth_headers and link.auth_host and urlsplit(url).netloc == link.auth_host:
+                headers.update(link.auth_headers)
+            request = requests.Request("GET", url, headers=headers)
+            request.allow_auth = bool(link.auth_headers) and urlsplit(url).netloc == link.auth_host  # type: ignore[attr-defined]
+            prepared = self.session.prepare_request(request)
+            response = self.session.send(
+                prepared, stream=True, allow_redirects=False, timeout=http.REQUEST_TIMEOUT_SECONDS
+            )
+            if response.is_redirect and "Location" in response.headers:
+                url = urljoin(url, response.headers["Location"])
+                response.close()
+                continue
+            return response
+        raise DownloadError(f"{label}: more than {MAX_REDIRECTS} redirects from {describe_url(link.url)}")
+
+    def _check_scheme(self, url: str, *, label: str) -> None:
+        scheme = urlsplit(url).scheme.lower()
+        if scheme == "https" or (scheme == "http" and self.allow_http):
+            return
+        raise DownloadError(
+            f"{label}: refusing to download from a {scheme or 'relative'} link "
+            f"({describe_url(url)}); only https is followed unless allow_http_downloads is true"
+        )
+
+
+def _range_start(response: requests.Response) -> int | None:
+    value = response.headers.get("Content-Range", "")
+    with contextlib.suppress(ValueError, IndexError):
+        return int(value.split(" ", 1)[1].split("-", 1)[0])
+    return None
+
+
+def _expected_total(response: requests.Response) -> int | None:
+    """The complete file size, when the response says it."""
+    if response.status_code == HTTPStatus.PARTIAL_CONTENT:
+        with contextlib.suppress(ValueError, IndexError):
+            total = response.headers.get("Content-Range", "").rsplit("/", 1)[1]
+            return int(total) if total != "*" else None
+        return None
+    length = response.headers.get("Content-Length")
+    return int(length) if length and length.isdigit() else None
+
+
+def _body_snippet(response: requests.Response) -> str:
+    try:
+        return response.text[:300].strip() or response.reason
+    except (requests.RequestException, UnicodeDecodeError):
+        return response.reason
+
+
+def _safe_error(error: BaseException) -> str:
+    """An exception's text with any URL query (where signatures live) removed."""
+    text = str(error)
+    return " ".join(
+        redact_url(word) if word.startswith(("http://", "https://")) else word
+        for word in text.split(" ")
+    )

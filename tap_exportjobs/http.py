@@ -1,0 +1,237 @@
+"""One HTTP policy for every provider: retries, Retry-After, token refresh, error messages.
+
+Every API stream and the downloader share these rules so that a 429 from one vendor is
+handled exactly like a 429 from another (see DESIGN.md, "HTTP rules").
+"""
+
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import time
+import typing as t
+from datetime import datetime, timedelta, timezone
+from http import HTTPStatus
+from urllib.parse import urlsplit
+
+import backoff
+import requests
+from singer_sdk.authenticators import OAuthAuthenticator
+from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+
+if t.TYPE_CHECKING:
+    from collections.abc import Generator
+
+logger = logging.getLogger(__name__)
+
+#: Errors worth another try: the connection or the server failed, not the request.
+TRANSIENT_ERRORS: tuple[type[Exception], ...] = (
+    ConnectionResetError,
+    RetriableAPIError,
+    requests.exceptions.Timeout,
+    requests.exceptions.ConnectionError,
+    requests.exceptions.ChunkedEncodingError,
+    requests.exceptions.ContentDecodingError,
+)
+
+MAX_TRIES = 8
+BASE_WAIT_SECONDS = 0.5
+MAX_WAIT_SECONDS = 60.0
+#: A Retry-After longer than this is a sign of a daily quota, not a blip: wait at most this.
+MAX_RETRY_AFTER_SECONDS = 300.0
+REQUEST_TIMEOUT_SECONDS = 120
+
+
+def is_retriable_status(status_code: int) -> bool:
+    return status_code == HTTPStatus.TOO_MANY_REQUESTS or status_code >= 500
+
+
+def retry_after_seconds(response: requests.Response | None) -> float | None:
+    """Seconds the server asked us to wait (delta-seconds or HTTP-date), if it did."""
+    if response is None:
+        return None
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER_SECONDS)
+
+
+def wait_seconds(attempt: int, exception: BaseException | None) -> float:
+    """How long to wait before retry number `attempt` (1-based).
+
+    The server's Retry-After wins; otherwise exponential backoff with jitter, so that many
+    taps hitting one API after an outage do not retry in lockstep.
+    """
+    response = getattr(exception, "response", None)
+    asked = retry_after_seconds(response)
+    if asked is not None:
+        return asked
+    ceiling = min(MAX_WAIT_SECONDS, BASE_WAIT_SECONDS * 2 ** (attempt - 1))
+    return random.uniform(ceiling / 2, ceiling)
+
+
+def retry_wait_generator() -> Generator[float, BaseException | None, None]:
+    """A `backoff` wait generator that reads each failure (sent in by backoff)."""
+    exception = yield  # type: ignore[misc]  # backoff primes the generator with None
+    attempt = 0
+    while True:
+        attempt += 1
+        exception = yield wait_seconds(attempt, exception)
+
+
+def api_error_message(response: requests.Response) -> str:
+    """The API's own explanation of a failed request, without echoing URLs' query strings."""
+    text = ""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            parts = [
+                " - ".join(str(e[k]) for k in ("title", "detail") if e.get(k))
+                for e in errors
+                if isinstance(e, dict)
+            ]
+            text = "; ".join(p for p in parts if p)
+        else:
+            for key in ("message", "error_description", "error", "detail", "title"):
+                if isinstance(body.get(key), str) and body[key]:
+                    text = body[key]
+                    break
+    if not text:
+        text = response.text[:500].strip()
+    path = urlsplit(response.url).path if response.url else ""
+    return f"HTTP {response.status_code} from {response.request.method if response.request else 'GET'} {path}: {text or response.reason}"
+
+
+class RetryPolicyMixin:
+    """Mixed into every RESTStream: the SDK's retry hooks, set to our one policy."""
+
+    #: Statuses that mean "your token is no longer good": refresh it once and retry once.
+    auth_failure_statuses: t.ClassVar[tuple[int, ...]] = (HTTPStatus.UNAUTHORIZED,)
+
+    _auth_retry_spent = False
+
+    def backoff_wait_generator(self) -> Generator[float, BaseException | None, None]:
+        return retry_wait_generator()
+
+    def backoff_max_tries(self) -> int:
+        return MAX_TRIES
+
+    def backoff_jitter(self, value: float) -> float:
+        return value  # wait_seconds() already jitters; Retry-After is honoured as given
+
+    @property
+    def timeout(self) -> int:
+        return REQUEST_TIMEOUT_SECONDS
+
+    def validate_response(self, response: requests.Response) -> None:
+        status = response.status_code
+        if status in self.auth_failure_statuses:
+            if not self._auth_retry_spent:
+                self._auth_retry_spent = True
+                invalidate = getattr(self.authenticator, "invalidate", None)
+                if invalidate:
+                    invalidate()
+                raise RetriableAPIError(api_error_message(response))
+            raise FatalAPIError(
+                f"{api_error_message(response)} (the token was refreshed once and was still "
+                "refused: check the credentials and their permissions)"
+            )
+        if is_retriable_status(status):
+            raise RetriableAPIError(api_error_message(response), response)
+        if status >= HTTPStatus.BAD_REQUEST:
+            raise FatalAPIError(api_error_message(response))
+        self._auth_retry_spent = False
+
+    def response_error_message(self, response: requests.Response) -> str:
+        return api_error_message(response)
+
+
+class ClientCredentialsAuthenticator(OAuthAuthenticator):
+    """OAuth client-credentials with refresh ahead of expiry and retried token calls.
+
+    The SDK's authenticator refreshes only once a token has expired and does not retry a
+    token endpoint that answers 429/5xx; a long export run needs both.
+    """
+
+    #: Refresh this long before the token's stated expiry, so no request races the clock.
+    refresh_margin_seconds = 120
+
+    def __init__(self, *, token_url: str, client_id: str, client_secret: str,
+                 default_expiration: int | None = None) -> None:
+        super().__init__(auth_endpoint=token_url, client_id=client_id,
+                         client_secret=client_secret, default_expiration=default_expiration)
+        self.expires_at: datetime | None = None
+
+    @property
+    def oauth_request_body(self) -> dict:
+        return {
+            "grant_type": "client_credentials",
+            "client_id": self.client_id,
+            "client_secret": self.client_secret,
+        }
+
+    def is_token_valid(self) -> bool:
+        if not self.access_token or self.expires_at is None:
+            return bool(self.access_token) and self.last_refreshed is not None
+        remaining = (self.expires_at - datetime.now(timezone.utc)).total_seconds()
+        return remaining > self.refresh_margin_seconds
+
+    def invalidate(self) -> None:
+        """Forget the token so the next request fetches a new one."""
+        self.access_token = None
+        self.last_refreshed = None
+        self.expires_at = None
+
+    def token_request_kwargs(self) -> dict[str, t.Any]:
+        """How the token request is sent: form fields by default (override for Basic auth)."""
+        return {"data": self.oauth_request_payload, "headers": self._oauth_headers}
+
+    def update_access_token(self) -> None:
+        for attempt in backoff.retry_context(
+            TRANSIENT_ERRORS, retry_wait_generator, max_tries=MAX_TRIES, jitter=None,
+            logger=logger,
+        ):
+            with attempt:
+                self._request_token()
+
+    def _request_token(self) -> None:
+        requested_at = datetime.now(timezone.utc)
+        response = self._session.post(self.auth_endpoint, timeout=60,
+                                      **self.token_request_kwargs())
+        if is_retriable_status(response.status_code):
+            raise RetriableAPIError(api_error_message(response), response)
+        if response.status_code >= HTTPStatus.BAD_REQUEST:
+            raise FatalAPIError(
+                f"Could not get an access token: {api_error_message(response)}. "
+                "Check client_id and client_secret."
+            )
+        body = response.json()
+        self.access_token = body["access_token"]
+        expires_in = body.get("expires_in", self._default_expiration)
+        self.expires_in = int(expires_in) if expires_in else None
+        self.last_refreshed = requested_at
+        self.expires_at = (
+            requested_at + timedelta(seconds=self.expires_in) if self.expires_in else None
+        )
+        logger.info("Obtained an access token from %s", urlsplit(self.auth_endpoint).netloc)
+
+
+def sleep(seconds: float) -> None:
+    """Indirection so tests can observe waits without spending them."""
+    time.sleep(seconds)

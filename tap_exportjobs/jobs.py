@@ -1,0 +1,571 @@
+"""Job streams: the normalized job record, status semantics, incremental state and polling.
+
+A provider module subclasses `JobStream` once per job endpoint and supplies what only it
+knows: how to list, fetch (and, where supported, create) jobs, how its statuses map to the
+normalized ones, and where a finished job's file is. Everything users trust us with —
+never skipping an unfinished job, never emitting a file twice, never creating a duplicate
+export — lives here, once, for every provider.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import logging
+import re
+import time
+import typing as t
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from functools import cached_property
+
+from singer_sdk import RESTStream
+from singer_sdk import typing as th
+from singer_sdk.exceptions import FatalAPIError
+
+from tap_exportjobs.download import DownloadLink, Downloader, expiry_from_url, redact_url
+from tap_exportjobs.http import RetryPolicyMixin
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from singer_sdk.helpers.types import Context
+
+logger = logging.getLogger(__name__)
+
+# Normalized statuses (DESIGN.md, "Normalized job record").
+PENDING = "pending"
+RUNNING = "running"
+SUCCEEDED = "succeeded"
+EMPTY = "empty"
+FAILED = "failed"
+CANCELED = "canceled"
+DELETED = "deleted"
+EXPIRED = "expired"
+UNKNOWN = "unknown"
+STATUSES = (PENDING, RUNNING, SUCCEEDED, EMPTY, FAILED, CANCELED, DELETED, EXPIRED, UNKNOWN)
+#: No further change expected. `unknown` is not terminal: it is looked at again next run.
+TERMINAL = frozenset({SUCCEEDED, EMPTY, FAILED, CANCELED, DELETED, EXPIRED})
+
+DEFAULT_LOOKBACK = timedelta(days=30)
+
+JOB_CORE_PROPERTIES = th.PropertiesList(
+    th.Property("provider", th.StringType, required=True, description="The API the job is from"),
+    th.Property("id", th.StringType, required=True, description="The job's id in its API"),
+    th.Property("job_type", th.StringType, description="The API's own job or report type"),
+    th.Property("status", th.StringType(allowed_values=list(STATUSES)), required=True,
+                description="Normalized status"),
+    th.Property("status_raw", th.StringType, description="The API's own status string"),
+    th.Property("is_terminal", th.BooleanType, required=True,
+                description="No further change expected"),
+    th.Property("created_at", th.DateTimeType, required=True, description="When the job was created"),
+    th.Property("updated_at", th.DateTimeType, description="Last change the API reports"),
+    th.Property("file_format", th.StringType, description="csv, json, json_bulk, ndjson, ..."),
+    th.Property("download_url", th.StringType,
+                description="Where the file is (signatures redacted unless configured otherwise)"),
+    th.Property("download_url_expires_at", th.DateTimeType, description="When the link expires"),
+    th.Property("error", th.StringType, description="The API's failure reason"),
+    th.Property("observed_at", th.DateTimeType, required=True,
+                description="When this tap saw the job in this state"),
+)
+
+_FRACTION = re.compile(r"(\.\d{6})\d+")
+
+
+def parse_timestamp(value: t.Any) -> datetime | None:
+    """An API timestamp as an aware UTC datetime, or None for empty and zero values.
+
+    Accepts RFC 3339 with nanoseconds, `Z`, naive (taken as UTC), epoch seconds or
+    milliseconds; year 0001 (Go's zero time, "never") is None.
+    """
+    if value in (None, ""):
+        return None
+    if isinstance(value, datetime):
+        parsed = value
+    elif isinstance(value, (int, float)):
+        seconds = value / 1000 if value > 1e11 else value
+        return datetime.fromtimestamp(seconds, timezone.utc)
+    else:
+        text = _FRACTION.sub(r"\1", str(value).strip()).replace("Z", "+00:00").replace("z", "+00:00")
+        if " " in text and "T" not in text:
+            text = text.replace(" ", "T", 1)
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError:
+            return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=timezone.utc)
+    if parsed.year <= 1:
+        return None
+    return parsed.astimezone(timezone.utc)
+
+
+def iso(value: datetime | None) -> str | None:
+    return value.astimezone(timezone.utc).isoformat() if value else None
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """One configured export the tap creates itself, window by window."""
+
+    key: str  # stable name within the stream partition, e.g. "order_export"
+    window_days: int
+    fingerprint: str  # what the request asks for; a change means old jobs are not adopted
+    first_start: datetime
+
+
+@dataclass(frozen=True)
+class ExportWindow:
+    start: datetime
+    end: datetime
+
+
+class Ledger:
+    """The jobs after the bookmark, kept in the stream partition's state.
+
+    Entry per job id: created_at, job_type, status (normalized, as last emitted),
+    status_raw, file ("pending" | "done" | absent when no file is expected) and
+    rows_emitted (the checkpoint inside a file being emitted).
+    """
+
+    def __init__(self, state: dict) -> None:
+        self.state = state
+        self.jobs: dict[str, dict] = state.setdefault("jobs", {})
+
+    def get(self, job_id: str) -> dict | None:
+        return self.jobs.get(job_id)
+
+    def settled(self, entry: dict) -> bool:
+        return entry.get("status") in TERMINAL and entry.get("file") != "pending"
+
+    def unsettled_ids(self) -> list[str]:
+        return [job_id for job_id, e in self.jobs.items() if not self.settled(e)]
+
+    def record_emitted(self, record: dict, *, wants_file: bool) -> None:
+        entry = self.jobs.setdefault(record["id"], {})
+        entry.update(
+            created_at=record["created_at"],
+            job_type=record.get("job_type"),
+            status=record["status"],
+            status_raw=record.get("status_raw"),
+        )
+        if wants_file and entry.get("file") != "done":
+            entry["file"] = "pending"
+        elif not wants_file and entry.get("file") == "pending":
+            del entry["file"]
+
+    def rows_checkpoint(self, job_id: str, rows_emitted: int) -> None:
+        self.jobs.setdefault(job_id, {})["rows_emitted"] = rows_emitted
+
+    def file_done(self, job_id: str, rows_emitted: int) -> None:
+        entry = self.jobs.setdefault(job_id, {})
+        entry["file"] = "done"
+        entry["rows_emitted"] = rows_emitted
+
+    def advance_bookmark(self, current: str | None, seen_created_at: Iterable[str]) -> str | None:
+        """Move the bookmark as far as it may go and drop ledger entries behind it.
+
+        The bookmark stops at the oldest job that is not settled; with none, it goes to the
+        newest job seen. Entries at or after it stay, so settled jobs sharing the bookmark's
+        timestamp (or after an unsettled one) are not emitted again.
+        """
+        unsettled = [e["created_at"] for e in self.jobs.values()
+                     if not self.settled(e) and e.get("created_at")]
+        if unsettled:
+            bookmark = min(unsettled, key=_sort_key)
+        else:
+            candidates = [c for c in (current, *seen_created_at,
+                                      *(e.get("created_at") for e in self.jobs.values())) if c]
+            bookmark = max(candidates, key=_sort_key) if candidates else current
+        if bookmark:
+            floor = _sort_key(bookmark)
+            for job_id in [j for j, e in self.jobs.items()
+                           if e.get("created_at") and _sort_key(e["created_at"]) < floor]:
+                del self.jobs[job_id]
+        return bookmark
+
+
+def _sort_key(value: str) -> datetime:
+    return parse_timestamp(value) or datetime.min.replace(tzinfo=timezone.utc)
+
+
+class CheckpointMixin:
+    """Write a STATE message now, mid-stream, with the SDK's own writer."""
+
+    def checkpoint(self) -> None:
+        self.state_manager.is_flushed = False  # type: ignore[attr-defined]
+        self._write_state_message()  # type: ignore[attr-defined]
+
+
+class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
+    """Base for every stream of normalized job records.
+
+    Subclasses set `provider`, `status_map`, `provider_properties` and implement
+    `normalize_job`, `fetch_job` and `download_link`; providers that create jobs also
+    implement `export_specs` and `create_export_job`.
+    """
+
+    provider: t.ClassVar[str]
+    #: lower-cased API status -> normalized status
+    status_map: t.ClassVar[dict[str, str]] = {}
+    #: How long the API keeps a job; an unfinished job older than this is `expired`.
+    job_lifetime: t.ClassVar[timedelta | None] = None
+    #: The provider's own fields, kept with their API names.
+    provider_properties: t.ClassVar[th.PropertiesList] = th.PropertiesList()
+    #: Context keys that partition this stream (and its state), typed for the schema.
+    partition_properties: t.ClassVar[th.PropertiesList] = th.PropertiesList()
+    #: Statuses the storage host answers for a link that has expired.
+    link_expired_statuses: t.ClassVar[tuple[int, ...]] = (403, 410)
+
+    replication_key = "created_at"
+    is_sorted = False
+
+    def __init__(self, tap: t.Any) -> None:
+        super().__init__(tap, schema=self.build_schema())
+        partition_keys = [p.name for p in self.partition_properties]
+        self.primary_keys = ["provider", "id", *partition_keys]
+        self.state_partitioning_keys = partition_keys
+        self._needs_file: set[str] = set()
+        self._warned_statuses: set[str] = set()
+
+    @classmethod
+    def build_schema(cls) -> dict:
+        return th.PropertiesList(
+            *JOB_CORE_PROPERTIES.wrapped.values(),
+            *cls.provider_properties.wrapped.values(),
+            *cls.partition_properties.wrapped.values(),
+        ).to_dict()
+
+    # -- provider hooks -----------------------------------------------------------------
+
+    @abc.abstractmethod
+    def normalize_job(self, raw: dict, context: Context | None) -> dict:
+        """The job's core fields (see JOB_CORE_PROPERTIES, except provider, status,
+        is_terminal, observed_at) plus the provider's own fields."""
+
+    @abc.abstractmethod
+    def fetch_job(self, job_id: str, context: Context | None) -> dict | None:
+        """The job as the API shows it now, or None if the API no longer has it."""
+
+    @abc.abstractmethod
+    def download_link(self, job_id: str, context: Context | None) -> DownloadLink:
+        """A fresh link to the file of a succeeded job (called again when it expires)."""
+
+    def job_status(self, status_raw: str | None, raw: dict) -> str:
+        """Normalized status; providers override for quirks (e.g. failed-but-empty)."""
+        key = (status_raw or "").strip().lower()
+        status = self.status_map.get(key)
+        if status is None:
+            if key not in self._warned_statuses:
+                self._warned_statuses.add(key)
+                self.logger.warning(
+                    "%s: unknown job status %r; recorded as 'unknown' and looked at again "
+                    "next run", self.name, status_raw,
+                )
+            return UNKNOWN
+        return status
+
+    def has_file(self, record: dict) -> bool:
+        """Whether a succeeded job has a file to read (some job types produce none)."""
+        return record["status"] == SUCCEEDED
+
+    def export_specs(self, context: Context | None) -> list[ExportSpec]:
+        """Exports this stream creates itself; none unless the provider supports it."""
+        return []
+
+    def create_export_job(self, spec: ExportSpec, window: ExportWindow,
+                          context: Context | None) -> dict:
+        raise NotImplementedError
+
+    # -- settings -----------------------------------------------------------------------
+
+    @property
+    def follow_downloads(self) -> bool:
+        return bool(self.config.get("follow_downloads", True))
+
+    def start_date(self) -> datetime:
+        configured = parse_timestamp(self.config.get("start_date"))
+        return configured or (utc_now() - DEFAULT_LOOKBACK)
+
+    def get_replication_key_signpost(self, context: Context | None) -> None:
+        """No signpost: the bookmark is set by the ledger, never by the newest record."""
+        return None
+
+    def _increment_stream_state(self, latest_record: dict, *, context: Context | None = None) -> None:
+        """The SDK would move the bookmark to the newest record, past unfinished jobs;
+        the ledger moves it instead (see `Ledger.advance_bookmark`)."""
+
+    def ledger(self, context: Context | None) -> Ledger:
+        return Ledger(self.get_context_state(context))
+
+    @cached_property
+    def downloader(self) -> Downloader:
+        return Downloader(
+            allow_http=bool(self.config.get("allow_http_downloads", False)),
+            max_bytes=self.config.get("max_file_bytes"),
+            expired_statuses=self.link_expired_statuses,
+        )
+
+    def redact(self, url: str | None) -> str | None:
+        return redact_url(url) if self.config.get("redact_download_urls", True) else url
+
+    # -- API helpers --------------------------------------------------------------------
+
+    def request_json(self, method: str, path: str, context: Context | None, *,
+                     params: dict | None = None, json: t.Any = None,
+                     missing_ok: bool = False) -> dict | list | None:
+        """One authenticated API call with the shared retry policy; None for a 404 when
+        `missing_ok`."""
+        url = path if path.startswith(("http://", "https://")) else f"{self.url_base}{path}"
+        prepared = self.build_prepared_request(
+            method=method, url=url, params=params or {}, json=json, headers=self.http_headers,
+        )
+        try:
+            response = self.request_decorator(self._request)(prepared, context)
+        except FatalAPIError as error:
+            if missing_ok and str(error).startswith("HTTP 404"):
+                return None
+            raise
+        return response.json() if response.content else {}
+
+    # -- the sync -----------------------------------------------------------------------
+
+    def get_records(self, context: Context | None) -> Iterator[dict]:
+        ledger = self.ledger(context)
+        state = self.get_context_state(context)
+        bookmark = state.get("replication_key_value")
+        since = max(filter(None, [parse_timestamp(bookmark), self.start_date()]))
+        deadline = time.monotonic() + float(self.config.get("max_wait_seconds", 600))
+        seen: list[str] = []
+
+        found: dict[str, dict] = {}
+        for raw in self.request_records(context):
+            record = self.to_record(raw, context)
+            created = parse_timestamp(record["created_at"])
+            if record["id"] in ledger.jobs or (created and created >= since):
+                found[record["id"]] = record
+                seen.append(record["created_at"])
+        for job_id in ledger.unsettled_ids():
+            if job_id not in found:
+                found[job_id] = self._refetch(job_id, ledger, context)
+
+        yield from self._settle(sorted(found.values(), key=lambda r: _sort_key(r["created_at"])),
+                                ledger, context, deadline)
+        for spec in self.export_specs(context):
+            yield from self._run_export(spec, ledger, context, deadline)
+
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = ledger.advance_bookmark(bookmark, seen)
+
+    def to_record(self, raw: dict, context: Context | None) -> dict:
+        record = self.normalize_job(raw, context)
+        created = parse_timestamp(record.get("created_at"))
+        if created is None:
+            raise FatalAPIError(
+                f"{self.name}: job {record.get('id')} has no readable creation time "
+                f"({record.get('created_at')!r})"
+            )
+        status = self.job_status(record.get("status_raw"), raw)
+        if (status not in TERMINAL and self.job_lifetime
+                and utc_now() - created > self.job_lifetime):
+            self.logger.warning("%s: job %s is older than the API keeps jobs (%s) and never "
+                                "finished; recorded as expired", self.name, record["id"],
+                                self.job_lifetime)
+            status = EXPIRED
+        record.update(
+            provider=self.provider,
+            id=str(record["id"]),
+            status=status,
+            is_terminal=status in TERMINAL,
+            created_at=iso(created),
+            updated_at=iso(parse_timestamp(record.get("updated_at"))),
+            download_url_expires_at=iso(
+                parse_timestamp(record.get("download_url_expires_at"))
+                or (expiry_from_url(record["download_url"]) if record.get("download_url") else None)
+            ),
+            download_url=self.redact(record.get("download_url") or None),
+            error=record.get("error") or None,
+            observed_at=iso(utc_now()),
+        )
+        for key, value in (context or {}).items():
+            record.setdefault(key, value)
+        return record
+
+    def _refetch(self, job_id: str, ledger: Ledger, context: Context | None) -> dict:
+        """A job from the ledger that the listing no longer shows."""
+        raw = self.fetch_job(job_id, context)
+        if raw is not None:
+            return self.to_record(raw, context)
+        entry = ledger.get(job_id) or {}
+        if entry.get("file") == "pending":
+            self.logger.warning(
+                "%s: job %s is gone from the API before its file could be read; its rows "
+                "cannot be delivered", self.name, job_id,
+            )
+        else:
+            self.logger.warning("%s: job %s is gone from the API before it finished; recorded "
+                                "as expired", self.name, job_id)
+        record = {
+            "provider": self.provider, "id": job_id, "job_type": entry.get("job_type"),
+            "status": EXPIRED, "status_raw": entry.get("status_raw"), "is_terminal": True,
+            "created_at": entry.get("created_at"), "observed_at": iso(utc_now()),
+            "error": "The job is no longer available from the API",
+        }
+        for key, value in (context or {}).items():
+            record.setdefault(key, value)
+        return record
+
+    def wants_file(self, record: dict) -> bool:
+        return (
+            self.follow_downloads
+            and self.has_file(record)
+            and any(child.selected for child in self.child_streams)
+        )
+
+    def _emit(self, record: dict, ledger: Ledger) -> Iterator[dict]:
+        """Yield the record if it is news: a new job, a changed status, or a file still owed.
+
+        Code after the `yield` runs once the SDK has synced the file's rows (child stream)
+        and written the record, so the ledger only ever describes what was emitted.
+        """
+        entry = ledger.get(record["id"])
+        wants_file = self.wants_file(record)
+        owes_file = wants_file and (entry is None or entry.get("file") != "done")
+        changed = (entry is None or entry.get("status") != record["status"]
+                   or entry.get("status_raw") != record.get("status_raw"))
+        if not changed and not owes_file:
+            return
+        if owes_file:
+            self._needs_file.add(record["id"])
+            # Recorded before the rows start, so a run killed mid-file owes it next time.
+            ledger.record_emitted({**record, "status": (entry or {}).get("status", PENDING),
+                                   "status_raw": (entry or {}).get("status_raw")},
+                                  wants_file=True)
+        yield record
+        self._needs_file.discard(record["id"])
+        ledger.record_emitted(record, wants_file=wants_file)
+
+    def generate_child_contexts(self, record: dict, context: Context | None) -> Iterable[dict]:
+        """Rows are synced only for jobs whose file is owed; the context carries ids only."""
+        if record["id"] in self._needs_file:
+            yield {**(context or {}), "job_id": record["id"]}
+
+    def _settle(self, records: list[dict], ledger: Ledger, context: Context | None,
+                deadline: float) -> Iterator[dict]:
+        waiting = []
+        for record in records:
+            if record["is_terminal"]:
+                yield from self._emit(record, ledger)
+            else:
+                waiting.append(record)
+        for record in self._poll(waiting, ledger, context, deadline):
+            yield from self._emit(record, ledger)
+
+    def _poll(self, records: list[dict], ledger: Ledger, context: Context | None,
+              deadline: float) -> Iterator[dict]:
+        """Yield each job once it is terminal, or as last seen when time runs out."""
+        waiting = {r["id"]: r for r in records}
+        interval = float(self.config.get("poll_interval_seconds", 5))
+        ceiling = float(self.config.get("poll_interval_max_seconds", 60))
+        while waiting:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            time.sleep(min(interval, remaining))
+            interval = min(interval * 1.5, ceiling)
+            for job_id in list(waiting):
+                raw = self.fetch_job(job_id, context)
+                record = self.to_record(raw, context) if raw else None
+                if record is None:
+                    del waiting[job_id]
+                    yield self._refetch(job_id, ledger, context)
+                elif record["is_terminal"]:
+                    del waiting[job_id]
+                    yield record
+                else:
+                    waiting[job_id] = record
+        for record in waiting.values():
+            self.logger.info("%s: job %s is still %s after max_wait_seconds; it is kept in "
+                             "state and looked at again next run", self.name, record["id"],
+                             record["status"])
+            yield record
+
+    # -- exports the tap creates --------------------------------------------------------
+
+    def _next_window(self, spec: ExportSpec, export_state: dict) -> ExportWindow | None:
+        start = parse_timestamp(export_state.get("next_start")) or spec.first_start
+        end = start + timedelta(days=spec.window_days)
+        # Only whole windows that have ended: a window still open would miss later data.
+        today = utc_now().replace(hour=0, minute=0, second=0, microsecond=0)
+        if end > today:
+            return None
+        return ExportWindow(start=start, end=end)
+
+    def _run_export(self, spec: ExportSpec, ledger: Ledger, context: Context | None,
+                    deadline: float) -> Iterator[dict]:
+        exports = ledger.state.setdefault("exports", {})
+        export_state = exports.setdefault(spec.key, {"next_start": iso(spec.first_start)})
+        while True:
+            job = export_state.get("job")
+            if job and job.get("fingerprint") != spec.fingerprint:
+                self.logger.warning("%s: the %s export settings changed; job %s (made for the "
+                                    "old settings) is not adopted", self.name, spec.key, job["id"])
+                export_state.pop("job")
+                job = None
+            if job is None:
+                window = self._next_window(spec, export_state)
+                if window is None:
+                    return
+                raw = self.create_export_job(spec, window, context)
+                created = self.to_record(raw, context)
+                job = {"id": created["id"], "start": iso(window.start), "end": iso(window.end),
+                       "fingerprint": spec.fingerprint}
+                export_state["job"] = job
+                self.logger.info("%s: created %s job %s for %s .. %s", self.name, spec.key,
+                                 job["id"], job["start"], job["end"])
+                # Recorded before polling, so a run that stops now resumes this job
+                # instead of creating a duplicate.
+                self.checkpoint()
+                record = created
+            else:
+                entry = ledger.get(job["id"])
+                if entry and ledger.settled(entry):
+                    record = None
+                else:
+                    raw = self.fetch_job(job["id"], context)
+                    record = self.to_record(raw, context) if raw else self._refetch(
+                        job["id"], ledger, context)
+            if record is not None:
+                if not record["is_terminal"]:
+                    record = next(iter(self._poll([record], ledger, context, deadline)))
+                yield from self._emit(record, ledger)
+            entry = ledger.get(job["id"]) or {}
+            if not ledger.settled(entry):
+                return  # still running at max_wait_seconds: resumed next run
+            if entry["status"] in (SUCCEEDED, EMPTY):
+                export_state["next_start"] = job["end"]
+                export_state.pop("job")
+                self.checkpoint()
+                continue
+            self.logger.warning("%s: %s job %s for %s .. %s ended %s; the window is tried "
+                                "again next run", self.name, spec.key, job["id"], job["start"],
+                                job["end"], entry["status"])
+            export_state.pop("job")
+            self.checkpoint()
+            return
+
+
+def fingerprint(*parts: t.Any) -> str:
+    """A short, stable digest of what an export asks for."""
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
+
+
+__all__ = [
+    "EMPTY", "EXPIRED", "FAILED", "PENDING", "RUNNING", "SUCCEEDED", "TERMINAL", "UNKNOWN",
+    "DownloadLink", "ExportSpec", "ExportWindow", "JobStream", "Ledger", "fingerprint",
+    "iso", "parse_timestamp",
+]
