@@ -1,0 +1,258 @@
+"""Row readers for downloaded report files: CSV, JSON array, JSON object wrapping an array,
+NDJSON, and gzip of any of them — declared by the API or sniffed from the bytes.
+
+Everything streams from disk: files may be many gigabytes. Values stay exactly as written:
+CSV cells are strings ("" and "NA" included), JSON numbers are Decimals.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import decimal
+import gzip
+import io
+import json
+import os
+import sys
+import typing as t
+from dataclasses import dataclass, field
+
+import ijson
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
+GZIP_MAGIC = b"\x1f\x8b"
+SNIFF_BYTES = 64 * 1024
+_JSON_LINES = {"ndjson", "jsonl", "json_bulk", "application/jsonl", "application/x-ndjson",
+               "application/x-jsonlines", "application/jsonlines"}
+_JSON = {"json", "application/json"} | _JSON_LINES
+_CSV = {"csv", "text/csv", "application/csv"}
+
+# Reports carry large free-text fields; the csv module's 128 KiB default is too small.
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+
+
+class MalformedFileError(ValueError):
+    """A file that cannot be decoded as its format. Carries where and what."""
+
+    def __init__(self, problem: str, *, line: int | None = None) -> None:
+        self.problem = problem
+        self.line = line
+        super().__init__(f"line {line}: {problem}" if line is not None else problem)
+
+
+class FileTooLargeError(MalformedFileError):
+    """More bytes than the configured cap came out of the file (decompression bombs too)."""
+
+
+class _CappedReader(io.RawIOBase):
+    """Counts bytes read through it and stops at the cap."""
+
+    def __init__(self, raw: t.BinaryIO, cap: int | None) -> None:
+        self.raw = raw
+        self.cap = cap
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: t.Any) -> int:
+        data = self.raw.read(len(buffer))
+        self.count += len(data)
+        if self.cap is not None and self.count > self.cap:
+            raise FileTooLargeError(
+                f"the file holds more than max_file_bytes ({self.cap} bytes) once decompressed"
+            )
+        buffer[: len(data)] = data
+        return len(data)
+
+
+@dataclass
+class DecodedFile:
+    """A file opened for reading rows lazily, in file order."""
+
+    file_format: str  # "csv", "json" or "ndjson"
+    compression: str | None
+    rows: Iterator[dict]
+    _handles: list[t.IO] = field(default_factory=list, repr=False)
+
+    def close(self) -> None:
+        for handle in reversed(self._handles):
+            handle.close()
+
+    def __enter__(self) -> DecodedFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_rows(path: str | os.PathLike, declared_format: str | None = None, *,
+              max_decompressed_bytes: int | None = None) -> DecodedFile:
+    """Open `path` and decode its rows as the declared format, or as sniffed."""
+    raw = open(path, "rb")  # noqa: SIM115 - closed by DecodedFile.close()
+    handles: list[t.IO] = [raw]
+    compression = None
+    if raw.read(2) == GZIP_MAGIC:
+        compression = "gzip"
+        raw.seek(0)
+        inner: t.BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb")
+        handles.append(inner)
+    else:
+        raw.seek(0)
+        inner = raw
+    stream = io.BufferedReader(_CappedReader(inner, max_decompressed_bytes), SNIFF_BYTES)
+    handles.append(stream)
+
+    head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]
+    text_head = head[3:] if head.startswith(codecs.BOM_UTF8) else head
+    first = text_head.lstrip()[:1]
+    declared = (declared_format or "").split(";")[0].strip().lower()
+
+    if not first:
+        rows: Iterator[dict] = iter(())
+        file_format = "ndjson" if declared in _JSON_LINES else (
+            "json" if declared in _JSON else "csv")
+    elif declared in _CSV or (declared not in _JSON and first not in (b"[", b"{")):
+        file_format, rows = "csv", _csv_rows(stream)
+    elif first == b"[":
+        file_format, rows = "json", _json_array_rows(stream, "item")
+    elif _looks_like_json_lines(text_head):
+        file_format, rows = "ndjson", _ndjson_rows(stream)
+    elif first == b"{":
+        file_format, rows = "json", _json_object_rows(path, stream, compression,
+                                                      max_decompressed_bytes)
+    else:
+        file_format, rows = "ndjson", _ndjson_rows(stream)
+    return DecodedFile(file_format, compression, rows, handles)
+
+
+def _looks_like_json_lines(head: bytes) -> bool:
+    """NDJSON if the first line is a complete JSON value and another value follows."""
+    first, _, rest = head.lstrip().partition(b"\n")
+    if not rest.strip():
+        return False
+    try:
+        json.loads(first)
+    except ValueError:
+        return False
+    return True
+
+
+def _text(stream: t.BinaryIO) -> io.TextIOWrapper:
+    return io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
+
+
+def _csv_rows(stream: t.BinaryIO) -> Iterator[dict]:
+    reader = csv.reader(_text(stream), strict=False)
+    try:
+        header = next(reader, None)
+        while header is not None and not header:
+            header = next(reader, None)
+        if header is None:
+            return
+        keys = _unique(header)
+        width = len(keys)
+        start = reader.line_num + 1
+        for values in reader:
+            if not values:
+                start = reader.line_num + 1
+                continue
+            if len(values) != width:
+                raise MalformedFileError(
+                    f"CSV row has {len(values)} fields but the header has {width}", line=start
+                )
+            yield dict(zip(keys, values))
+            start = reader.line_num + 1
+    except UnicodeDecodeError as error:
+        raise MalformedFileError(f"the file is not valid UTF-8 ({error.reason})",
+                                 line=reader.line_num + 1) from None
+    except csv.Error as error:
+        raise MalformedFileError(f"invalid CSV: {error}", line=reader.line_num) from None
+
+
+def _unique(header: list[str]) -> list[str]:
+    """Later duplicates of a column name become name__2, name__3, so no value is lost."""
+    seen: dict[str, int] = {}
+    keys = []
+    for name in header:
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}__{seen[name]}"
+        seen.setdefault(name, 1)
+        keys.append(name)
+    return keys
+
+
+def _as_row(value: t.Any) -> dict:
+    return value if isinstance(value, dict) else {"value": value}
+
+
+def _json_array_rows(stream: t.BinaryIO, prefix: str) -> Iterator[dict]:
+    index = 0
+    try:
+        for index, item in enumerate(ijson.items(_skip_bom(stream), prefix), start=1):  # noqa: B007
+            yield _as_row(item)
+    except ijson.JSONError as error:
+        raise MalformedFileError(f"invalid JSON after item {index}: {_reason(error)}") from None
+    except UnicodeDecodeError as error:
+        raise MalformedFileError(f"the file is not valid UTF-8 ({error.reason})") from None
+
+
+def _json_object_rows(path: str | os.PathLike, stream: t.BinaryIO, compression: str | None,
+                      cap: int | None) -> Iterator[dict]:
+    """A JSON object: the rows are its first top-level array; without one, it is the row."""
+    key = None
+    try:
+        for prefix, event, value in ijson.parse(_skip_bom(stream)):
+            if prefix == "" and event == "map_key":
+                key = value
+            elif prefix == key and event == "start_array" and key is not None:
+                break
+        else:
+            key = None
+    except ijson.JSONError as error:
+        raise MalformedFileError(f"invalid JSON: {_reason(error)}") from None
+    # The first pass consumed the stream; read again from the start (it is on disk).
+    with open(path, "rb") as again:
+        inner = gzip.GzipFile(fileobj=again) if compression == "gzip" else again
+        inner = io.BufferedReader(_CappedReader(inner, cap), SNIFF_BYTES)
+        if key is None:
+            yield from (_as_row(item) for item in ijson.items(_skip_bom(inner), ""))
+        else:
+            yield from _json_array_rows(inner, f"{_escape(key)}.item")
+
+
+def _reason(error: Exception) -> str:
+    """The parser's complaint without the excerpt of file content it quotes."""
+    return str(error).splitlines()[0].strip() if str(error) else type(error).__name__
+
+
+def _escape(key: str) -> str:
+    return key.replace(".", r"\.")
+
+
+def _skip_bom(stream: t.BinaryIO) -> t.BinaryIO:
+    buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream)
+    if buffered.peek(3)[:3] == codecs.BOM_UTF8:
+        buffered.read(3)
+    return buffered
+
+
+def _ndjson_rows(stream: t.BinaryIO) -> Iterator[dict]:
+    line_number = 0
+    try:
+        for line_number, line in enumerate(_text(stream), start=1):  # noqa: B007
+            if not line.strip():
+                continue
+            try:
+                value = json.loads(line, parse_float=decimal.Decimal)
+            except ValueError as error:
+                raise MalformedFileError(f"invalid JSON: {error.args[0]}",
+                                         line=line_number) from None
+            yield _as_row(value)
+    except UnicodeDecodeError as error:
+        raise MalformedFileError(f"the file is not valid UTF-8 ({error.reason})",
+                                 line=line_number + 1) from None
