@@ -1,0 +1,7 @@
+"""Fake vendor APIs served over real HTTP on loopback, for tests and the demo sandbox."""
+
+from tests.fakes.elasticpath import FakeElasticPath
+from tests.fakes.files import FakeFileHost
+from tests.fakes.server import FakeHost, Request, Response
+
+__all__ = ["FakeElasticPath", "FakeFileHost", "FakeHost", "Request", "Response"]
