@@ -13,7 +13,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
-from singer_sdk.pagination import BaseOffsetPaginator
+from singer_sdk.pagination import OffsetPaginator
 
 from tap_exportjobs.download import DownloadError, DownloadLink, expiry_from_url
 from tap_exportjobs.http import ClientCredentialsAuthenticator
@@ -96,7 +96,7 @@ class ElasticPathAuthenticator(ClientCredentialsAuthenticator):
     """Form-encoded client credentials at {api_url}/oauth/access_token (1-hour tokens)."""
 
 
-class JobsPaginator(BaseOffsetPaginator):
+class JobsPaginator(OffsetPaginator):
     """`page[offset]` paging where the response says there is more (`meta.page`).
 
     The Exporter spec documents no paging for /v2/jobs; without `meta.page` the first
