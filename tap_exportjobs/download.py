@@ -31,8 +31,9 @@ logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1024 * 1024
 MAX_REDIRECTS = 5
-#: A link this close to its expiry is refreshed before use rather than risked.
-EXPIRY_MARGIN = timedelta(seconds=30)
+#: A link this close to its expiry is refreshed before use rather than risked (small: some
+#: APIs hand out links that live well under a minute).
+EXPIRY_MARGIN = timedelta(seconds=5)
 REDACTED = "REDACTED"
 #: Reading the body straight from urllib3 (to keep gzip bytes as sent) surfaces its errors.
 TRANSIENT_DOWNLOAD_ERRORS = (

@@ -169,7 +169,8 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
     token endpoint that answers 429/5xx; a long export run needs both.
     """
 
-    #: Refresh this long before the token's stated expiry, so no request races the clock.
+    #: Refresh this long before the token's stated expiry (at most a tenth of its life),
+    #: so no request races the clock.
     refresh_margin_seconds = 120
 
     def __init__(self, *, token_url: str, client_id: str, client_secret: str,
@@ -190,7 +191,8 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
         if not self.access_token or self.expires_at is None:
             return bool(self.access_token) and self.last_refreshed is not None
         remaining = (self.expires_at - datetime.now(timezone.utc)).total_seconds()
-        return remaining > self.refresh_margin_seconds
+        margin = min(self.refresh_margin_seconds, (self.expires_in or 0) / 10)
+        return remaining > margin
 
     def invalidate(self) -> None:
         """Forget the token so the next request fetches a new one."""
