@@ -1,0 +1,22 @@
+"""The SDK's built-in tap test suite, run against the fake Elastic Path."""
+
+from __future__ import annotations
+
+import atexit
+
+from singer_sdk.testing import get_tap_test_class
+
+from tap_exportjobs.tap import TapExportJobs
+from tests.conftest import CLIENT_SECRET, days_ago, ep_config
+from tests.fakes import FakeElasticPath, FakeFileHost
+
+# The SDK builds its test class at import time from a config, so the fake must be up by then.
+_files = FakeFileHost().start()
+_ep = FakeElasticPath(_files, client_id="ep-client-id", client_secret=CLIENT_SECRET).start()
+atexit.register(_ep.stop)
+atexit.register(_files.stop)
+_ep.generate_orders(200, days_ago(5), days_ago(1))
+_ep.add_job(created_at=days_ago(3))
+_ep.add_job(created_at=days_ago(2), state="failed", error="No results matched the supplied filter")
+
+TestTapExportJobs = get_tap_test_class(TapExportJobs, config=ep_config(_ep))
