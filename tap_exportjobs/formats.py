@@ -116,16 +116,16 @@ def open_rows(path: str | os.PathLike, declared_format: str | None = None, *,
         file_format = "ndjson" if declared in _JSON_LINES else (
             "json" if declared in _JSON else "csv")
     elif declared in _CSV or (declared not in _JSON and first not in (b"[", b"{")):
-        file_format, rows = "csv", _csv_rows(stream)
+        file_format, rows = "csv", _csv_rows(stream, path, compression)
     elif first == b"[":
         file_format, rows = "json", _json_array_rows(stream, "item")
     elif _looks_like_json_lines(text_head):
-        file_format, rows = "ndjson", _ndjson_rows(stream)
+        file_format, rows = "ndjson", _ndjson_rows(stream, path, compression)
     elif first == b"{":
         file_format, rows = "json", _json_object_rows(path, stream, compression,
                                                       max_decompressed_bytes)
     else:
-        file_format, rows = "ndjson", _ndjson_rows(stream)
+        file_format, rows = "ndjson", _ndjson_rows(stream, path, compression)
     return DecodedFile(file_format, compression, rows, handles)
 
 
@@ -145,7 +145,21 @@ def _text(stream: t.BinaryIO) -> io.TextIOWrapper:
     return io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
 
 
-def _csv_rows(stream: t.BinaryIO) -> Iterator[dict]:
+def _first_bad_utf8_line(path: str | os.PathLike, compression: str | None) -> int | None:
+    """The physical line holding the first invalid UTF-8 (text is decoded in blocks, so the
+    decoder cannot say); read again from disk, only on this error path."""
+    with open(path, "rb") as raw:
+        source = gzip.GzipFile(fileobj=raw) if compression == "gzip" else raw
+        for number, line in enumerate(source, start=1):
+            try:
+                line.decode("utf-8")
+            except UnicodeDecodeError:
+                return number
+    return None
+
+
+def _csv_rows(stream: t.BinaryIO, path: str | os.PathLike,
+              compression: str | None) -> Iterator[dict]:
     reader = csv.reader(_text(stream), strict=False)
     try:
         header = next(reader, None)
@@ -168,7 +182,7 @@ def _csv_rows(stream: t.BinaryIO) -> Iterator[dict]:
             start = reader.line_num + 1
     except UnicodeDecodeError as error:
         raise MalformedFileError(f"the file is not valid UTF-8 ({error.reason})",
-                                 line=reader.line_num + 1) from None
+                                 line=_first_bad_utf8_line(path, compression)) from None
     except csv.Error as error:
         raise MalformedFileError(f"invalid CSV: {error}", line=reader.line_num) from None
 
@@ -241,7 +255,8 @@ def _skip_bom(stream: t.BinaryIO) -> t.BinaryIO:
     return buffered
 
 
-def _ndjson_rows(stream: t.BinaryIO) -> Iterator[dict]:
+def _ndjson_rows(stream: t.BinaryIO, path: str | os.PathLike,
+                 compression: str | None) -> Iterator[dict]:
     line_number = 0
     try:
         for line_number, line in enumerate(_text(stream), start=1):  # noqa: B007
@@ -255,4 +270,4 @@ def _ndjson_rows(stream: t.BinaryIO) -> Iterator[dict]:
             yield _as_row(value)
     except UnicodeDecodeError as error:
         raise MalformedFileError(f"the file is not valid UTF-8 ({error.reason})",
-                                 line=line_number + 1) from None
+                                 line=_first_bad_utf8_line(path, compression)) from None

@@ -88,10 +88,14 @@ class ReportRowsStream(CheckpointMixin, Stream):
                             ledger.rows_checkpoint(job_id, row_number)
                             self.checkpoint()
                 except MalformedFileError as error:
-                    raise MalformedFileError(
-                        f"{label}: the file is not valid {decoded.file_format}: {error}",
-                        line=error.line,
-                    ) from error
+                    where = f", line {error.line}" if error.line else ""
+                    named = MalformedFileError(
+                        f"{label}{where}: {error.problem} (read as {decoded.file_format}); no "
+                        "row after the last checkpoint is marked done, so the next run tries "
+                        "this file again"
+                    )
+                    named.line = error.line
+                    raise named from None
         if row_number < already:
             self.logger.warning("%s: the file now has %d rows, fewer than the %d already "
                                 "emitted", label, row_number, already)
