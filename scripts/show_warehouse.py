@@ -4,8 +4,9 @@ import sys
 
 import duckdb
 
-connection = duckdb.connect(sys.argv[1] if len(sys.argv) > 1 else "output/warehouse.duckdb",
-                            read_only=True)
+connection = duckdb.connect(
+    sys.argv[1] if len(sys.argv) > 1 else "output/warehouse.duckdb", read_only=True
+)
 tables = connection.execute(
     "select table_schema, table_name from information_schema.tables order by 1, 2"
 ).fetchall()

@@ -81,9 +81,14 @@ def redact_url(url: str | None) -> str | None:
     netloc = parts.netloc.rsplit("@", 1)[-1]
     if "@" in parts.netloc:
         netloc = f"{REDACTED}@{netloc}"
-    query = "&".join(
-        f"{pair.split('=', 1)[0]}={REDACTED}" if pair else pair for pair in parts.query.split("&")
-    ) if parts.query else ""
+    query = (
+        "&".join(
+            f"{pair.split('=', 1)[0]}={REDACTED}" if pair else pair
+            for pair in parts.query.split("&")
+        )
+        if parts.query
+        else ""
+    )
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
@@ -122,7 +127,9 @@ class CredentialFreeSession(requests.Session):
             del prepared.headers["Authorization"]
         return prepared
 
-    def rebuild_auth(self, prepared_request: requests.PreparedRequest, response: requests.Response) -> None:
+    def rebuild_auth(
+        self, prepared_request: requests.PreparedRequest, response: requests.Response
+    ) -> None:
         prepared_request.headers.pop("Authorization", None)
 
 
@@ -168,7 +175,9 @@ class Downloader:
         finally:
             path.unlink(missing_ok=True)
 
-    def _fetch(self, get_link: Callable[[], DownloadLink], out: t.BinaryIO, *, label: str) -> DownloadLink:
+    def _fetch(
+        self, get_link: Callable[[], DownloadLink], out: t.BinaryIO, *, label: str
+    ) -> DownloadLink:
         link = get_link()
         refreshes = 0
         failures = 0
@@ -205,7 +214,10 @@ class Downloader:
                 wait = http.wait_seconds(failures, error)
                 logger.warning(
                     "%s: download interrupted after %d bytes (%s); retrying in %.1fs",
-                    label, out.tell(), _safe_error(error), wait,
+                    label,
+                    out.tell(),
+                    _safe_error(error),
+                    wait,
                 )
                 http.sleep(wait)
 
@@ -215,8 +227,9 @@ class Downloader:
         with response:
             status = response.status_code
             if status in self.expired_statuses:
-                raise _LinkRefused(f"HTTP {status} from {describe_url(response.url)}: "
-                                   f"{_body_snippet(response)}")
+                raise _LinkRefused(
+                    f"HTTP {status} from {describe_url(response.url)}: {_body_snippet(response)}"
+                )
             if http.is_retriable_status(status):
                 raise http.RetriableAPIError(
                     f"HTTP {status} from {describe_url(response.url)}", response
@@ -274,7 +287,9 @@ class Downloader:
                 response.close()
                 continue
             return response
-        raise DownloadError(f"{label}: more than {MAX_REDIRECTS} redirects from {describe_url(link.url)}")
+        raise DownloadError(
+            f"{label}: more than {MAX_REDIRECTS} redirects from {describe_url(link.url)}"
+        )
 
     def _check_scheme(self, url: str, *, label: str) -> None:
         scheme = urlsplit(url).scheme.lower()

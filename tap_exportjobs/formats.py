@@ -25,8 +25,15 @@ if t.TYPE_CHECKING:
 
 GZIP_MAGIC = b"\x1f\x8b"
 SNIFF_BYTES = 64 * 1024
-_JSON_LINES = {"ndjson", "jsonl", "json_bulk", "application/jsonl", "application/x-ndjson",
-               "application/x-jsonlines", "application/jsonlines"}
+_JSON_LINES = {
+    "ndjson",
+    "jsonl",
+    "json_bulk",
+    "application/jsonl",
+    "application/x-ndjson",
+    "application/x-jsonlines",
+    "application/jsonlines",
+}
 _JSON = {"json", "application/json"} | _JSON_LINES
 _CSV = {"csv", "text/csv", "application/csv"}
 
@@ -89,8 +96,12 @@ class DecodedFile:
         self.close()
 
 
-def open_rows(path: str | os.PathLike, declared_format: str | None = None, *,
-              max_decompressed_bytes: int | None = None) -> DecodedFile:
+def open_rows(
+    path: str | os.PathLike,
+    declared_format: str | None = None,
+    *,
+    max_decompressed_bytes: int | None = None,
+) -> DecodedFile:
     """Open `path` and decode its rows as the declared format, or as sniffed."""
     raw = open(path, "rb")  # noqa: SIM115 - closed by DecodedFile.close()
     handles: list[t.IO] = [raw]
@@ -113,8 +124,9 @@ def open_rows(path: str | os.PathLike, declared_format: str | None = None, *,
 
     if not first:
         rows: Iterator[dict] = iter(())
-        file_format = "ndjson" if declared in _JSON_LINES else (
-            "json" if declared in _JSON else "csv")
+        file_format = (
+            "ndjson" if declared in _JSON_LINES else ("json" if declared in _JSON else "csv")
+        )
     elif declared in _CSV or (declared not in _JSON and first not in (b"[", b"{")):
         file_format, rows = "csv", _csv_rows(stream, path, compression)
     elif first == b"[":
@@ -122,8 +134,10 @@ def open_rows(path: str | os.PathLike, declared_format: str | None = None, *,
     elif _looks_like_json_lines(text_head):
         file_format, rows = "ndjson", _ndjson_rows(stream, path, compression)
     elif first == b"{":
-        file_format, rows = "json", _json_object_rows(path, stream, compression,
-                                                      max_decompressed_bytes)
+        file_format, rows = (
+            "json",
+            _json_object_rows(path, stream, compression, max_decompressed_bytes),
+        )
     else:
         file_format, rows = "ndjson", _ndjson_rows(stream, path, compression)
     return DecodedFile(file_format, compression, rows, handles)
@@ -158,8 +172,9 @@ def _first_bad_utf8_line(path: str | os.PathLike, compression: str | None) -> in
     return None
 
 
-def _csv_rows(stream: t.BinaryIO, path: str | os.PathLike,
-              compression: str | None) -> Iterator[dict]:
+def _csv_rows(
+    stream: t.BinaryIO, path: str | os.PathLike, compression: str | None
+) -> Iterator[dict]:
     reader = csv.reader(_text(stream), strict=False)
     try:
         header = next(reader, None)
@@ -178,11 +193,13 @@ def _csv_rows(stream: t.BinaryIO, path: str | os.PathLike,
                 raise MalformedFileError(
                     f"CSV row has {len(values)} fields but the header has {width}", line=start
                 )
-            yield dict(zip(keys, values))
+            yield dict(zip(keys, values, strict=False))  # width checked above
             start = reader.line_num + 1
     except UnicodeDecodeError as error:
-        raise MalformedFileError(f"the file is not valid UTF-8 ({error.reason})",
-                                 line=_first_bad_utf8_line(path, compression)) from None
+        raise MalformedFileError(
+            f"the file is not valid UTF-8 ({error.reason})",
+            line=_first_bad_utf8_line(path, compression),
+        ) from None
     except csv.Error as error:
         raise MalformedFileError(f"invalid CSV: {error}", line=reader.line_num) from None
 
@@ -215,8 +232,9 @@ def _json_array_rows(stream: t.BinaryIO, prefix: str) -> Iterator[dict]:
         raise MalformedFileError(f"the file is not valid UTF-8 ({error.reason})") from None
 
 
-def _json_object_rows(path: str | os.PathLike, stream: t.BinaryIO, compression: str | None,
-                      cap: int | None) -> Iterator[dict]:
+def _json_object_rows(
+    path: str | os.PathLike, stream: t.BinaryIO, compression: str | None, cap: int | None
+) -> Iterator[dict]:
     """A JSON object: the rows are its first top-level array; without one, it is the row."""
     key = None
     try:
@@ -255,19 +273,23 @@ def _skip_bom(stream: t.BinaryIO) -> t.BinaryIO:
     return buffered
 
 
-def _ndjson_rows(stream: t.BinaryIO, path: str | os.PathLike,
-                 compression: str | None) -> Iterator[dict]:
+def _ndjson_rows(
+    stream: t.BinaryIO, path: str | os.PathLike, compression: str | None
+) -> Iterator[dict]:
     line_number = 0
     try:
-        for line_number, line in enumerate(_text(stream), start=1):  # noqa: B007
+        for line_number, line in enumerate(_text(stream), start=1):
             if not line.strip():
                 continue
             try:
                 value = json.loads(line, parse_float=decimal.Decimal)
             except ValueError as error:
-                raise MalformedFileError(f"invalid JSON: {error.args[0]}",
-                                         line=line_number) from None
+                raise MalformedFileError(
+                    f"invalid JSON: {error.args[0]}", line=line_number
+                ) from None
             yield _as_row(value)
     except UnicodeDecodeError as error:
-        raise MalformedFileError(f"the file is not valid UTF-8 ({error.reason})",
-                                 line=_first_bad_utf8_line(path, compression)) from None
+        raise MalformedFileError(
+            f"the file is not valid UTF-8 ({error.reason})",
+            line=_first_bad_utf8_line(path, compression),
+        ) from None

@@ -115,7 +115,8 @@ def api_error_message(response: requests.Response) -> str:
     if not text:
         text = response.text[:500].strip()
     path = urlsplit(response.url).path if response.url else ""
-    return f"HTTP {response.status_code} from {response.request.method if response.request else 'GET'} {path}: {text or response.reason}"
+    method = response.request.method if response.request else "GET"
+    return f"HTTP {response.status_code} from {method} {path}: {text or response.reason}"
 
 
 class RetryPolicyMixin:
@@ -173,10 +174,20 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
     #: so no request races the clock.
     refresh_margin_seconds = 120
 
-    def __init__(self, *, token_url: str, client_id: str, client_secret: str,
-                 default_expiration: int | None = None) -> None:
-        super().__init__(auth_endpoint=token_url, client_id=client_id,
-                         client_secret=client_secret, default_expiration=default_expiration)
+    def __init__(
+        self,
+        *,
+        token_url: str,
+        client_id: str,
+        client_secret: str,
+        default_expiration: int | None = None,
+    ) -> None:
+        super().__init__(
+            auth_endpoint=token_url,
+            client_id=client_id,
+            client_secret=client_secret,
+            default_expiration=default_expiration,
+        )
         self.expires_at: datetime | None = None
 
     @property
@@ -206,7 +217,10 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
 
     def update_access_token(self) -> None:
         for attempt in backoff.retry_context(
-            TRANSIENT_ERRORS, retry_wait_generator, max_tries=MAX_TRIES, jitter=None,
+            TRANSIENT_ERRORS,
+            retry_wait_generator,
+            max_tries=MAX_TRIES,
+            jitter=None,
             logger=logger,
         ):
             with attempt:
@@ -214,8 +228,7 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
 
     def _request_token(self) -> None:
         requested_at = datetime.now(timezone.utc)
-        response = self._session.post(self.auth_endpoint, timeout=60,
-                                      **self.token_request_kwargs())
+        response = self._session.post(self.auth_endpoint, timeout=60, **self.token_request_kwargs())
         if is_retriable_status(response.status_code):
             raise RetriableAPIError(api_error_message(response), response)
         if response.status_code >= HTTPStatus.BAD_REQUEST:

@@ -23,7 +23,7 @@ from singer_sdk import RESTStream
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_exportjobs.download import DownloadLink, Downloader, expiry_from_url, redact_url
+from tap_exportjobs.download import Downloader, DownloadLink, expiry_from_url, redact_url
 from tap_exportjobs.http import RetryPolicyMixin
 
 if t.TYPE_CHECKING:
@@ -53,20 +53,34 @@ JOB_CORE_PROPERTIES = th.PropertiesList(
     th.Property("provider", th.StringType, required=True, description="The API the job is from"),
     th.Property("id", th.StringType, required=True, description="The job's id in its API"),
     th.Property("job_type", th.StringType, description="The API's own job or report type"),
-    th.Property("status", th.StringType(allowed_values=list(STATUSES)), required=True,
-                description="Normalized status"),
+    th.Property(
+        "status",
+        th.StringType(allowed_values=list(STATUSES)),
+        required=True,
+        description="Normalized status",
+    ),
     th.Property("status_raw", th.StringType, description="The API's own status string"),
-    th.Property("is_terminal", th.BooleanType, required=True,
-                description="No further change expected"),
-    th.Property("created_at", th.DateTimeType, required=True, description="When the job was created"),
+    th.Property(
+        "is_terminal", th.BooleanType, required=True, description="No further change expected"
+    ),
+    th.Property(
+        "created_at", th.DateTimeType, required=True, description="When the job was created"
+    ),
     th.Property("updated_at", th.DateTimeType, description="Last change the API reports"),
     th.Property("file_format", th.StringType, description="csv, json, json_bulk, ndjson, ..."),
-    th.Property("download_url", th.StringType,
-                description="Where the file is (signatures redacted unless configured otherwise)"),
+    th.Property(
+        "download_url",
+        th.StringType,
+        description="Where the file is (signatures redacted unless configured otherwise)",
+    ),
     th.Property("download_url_expires_at", th.DateTimeType, description="When the link expires"),
     th.Property("error", th.StringType, description="The API's failure reason"),
-    th.Property("observed_at", th.DateTimeType, required=True,
-                description="When this tap saw the job in this state"),
+    th.Property(
+        "observed_at",
+        th.DateTimeType,
+        required=True,
+        description="When this tap saw the job in this state",
+    ),
 )
 
 _FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -86,7 +100,9 @@ def parse_timestamp(value: t.Any) -> datetime | None:
         seconds = value / 1000 if value > 1e11 else value
         return datetime.fromtimestamp(seconds, timezone.utc)
     else:
-        text = _FRACTION.sub(r"\1", str(value).strip()).replace("Z", "+00:00").replace("z", "+00:00")
+        text = (
+            _FRACTION.sub(r"\1", str(value).strip()).replace("Z", "+00:00").replace("z", "+00:00")
+        )
         if " " in text and "T" not in text:
             text = text.replace(" ", "T", 1)
         try:
@@ -173,18 +189,31 @@ class Ledger:
         newest job seen. Entries at or after it stay, so settled jobs sharing the bookmark's
         timestamp (or after an unsettled one) are not emitted again.
         """
-        unsettled = [e["created_at"] for e in self.jobs.values()
-                     if not self.settled(e) and e.get("created_at")]
+        unsettled = [
+            e["created_at"]
+            for e in self.jobs.values()
+            if not self.settled(e) and e.get("created_at")
+        ]
         if unsettled:
             bookmark = min(unsettled, key=_sort_key)
         else:
-            candidates = [c for c in (current, *seen_created_at,
-                                      *(e.get("created_at") for e in self.jobs.values())) if c]
+            candidates = [
+                c
+                for c in (
+                    current,
+                    *seen_created_at,
+                    *(e.get("created_at") for e in self.jobs.values()),
+                )
+                if c
+            ]
             bookmark = max(candidates, key=_sort_key) if candidates else current
         if bookmark:
             floor = _sort_key(bookmark)
-            for job_id in [j for j, e in self.jobs.items()
-                           if e.get("created_at") and _sort_key(e["created_at"]) < floor]:
+            for job_id in [
+                j
+                for j, e in self.jobs.items()
+                if e.get("created_at") and _sort_key(e["created_at"]) < floor
+            ]:
                 del self.jobs[job_id]
         return bookmark
 
@@ -263,8 +292,9 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
             if key not in self._warned_statuses:
                 self._warned_statuses.add(key)
                 self.logger.warning(
-                    "%s: unknown job status %r; recorded as 'unknown' and looked at again "
-                    "next run", self.name, status_raw,
+                    "%s: unknown job status %r; recorded as 'unknown' and looked at again next run",
+                    self.name,
+                    status_raw,
                 )
             return UNKNOWN
         return status
@@ -277,8 +307,9 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
         """Exports this stream creates itself; none unless the provider supports it."""
         return []
 
-    def create_export_job(self, spec: ExportSpec, window: ExportWindow,
-                          context: Context | None) -> dict:
+    def create_export_job(
+        self, spec: ExportSpec, window: ExportWindow, context: Context | None
+    ) -> dict:
         raise NotImplementedError
 
     # -- settings -----------------------------------------------------------------------
@@ -295,7 +326,9 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
         """No signpost: the bookmark is set by the ledger, never by the newest record."""
         return None
 
-    def _increment_stream_state(self, latest_record: dict, *, context: Context | None = None) -> None:
+    def _increment_stream_state(
+        self, latest_record: dict, *, context: Context | None = None
+    ) -> None:
         """The SDK would move the bookmark to the newest record, past unfinished jobs;
         the ledger moves it instead (see `Ledger.advance_bookmark`)."""
 
@@ -315,14 +348,25 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
 
     # -- API helpers --------------------------------------------------------------------
 
-    def request_json(self, method: str, path: str, context: Context | None, *,
-                     params: dict | None = None, json: t.Any = None,
-                     missing_ok: bool = False) -> dict | list | None:
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        context: Context | None,
+        *,
+        params: dict | None = None,
+        json: t.Any = None,
+        missing_ok: bool = False,
+    ) -> dict | list | None:
         """One authenticated API call with the shared retry policy; None for a 404 when
         `missing_ok`."""
         url = path if path.startswith(("http://", "https://")) else f"{self.url_base}{path}"
         prepared = self.build_prepared_request(
-            method=method, url=url, params=params or {}, json=json, headers=self.http_headers,
+            method=method,
+            url=url,
+            params=params or {},
+            json=json,
+            headers=self.http_headers,
         )
         try:
             response = self.request_decorator(self._request)(prepared, context)
@@ -353,8 +397,12 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
             if job_id not in found:
                 found[job_id] = self._refetch(job_id, ledger, context)
 
-        yield from self._settle(sorted(found.values(), key=lambda r: _sort_key(r["created_at"])),
-                                ledger, context, deadline)
+        yield from self._settle(
+            sorted(found.values(), key=lambda r: _sort_key(r["created_at"])),
+            ledger,
+            context,
+            deadline,
+        )
         for spec in self.export_specs(context):
             yield from self._run_export(spec, ledger, context, deadline)
 
@@ -370,11 +418,14 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
                 f"({record.get('created_at')!r})"
             )
         status = self.job_status(record.get("status_raw"), raw)
-        if (status not in TERMINAL and self.job_lifetime
-                and utc_now() - created > self.job_lifetime):
-            self.logger.warning("%s: job %s is older than the API keeps jobs (%s) and never "
-                                "finished; recorded as expired", self.name, record["id"],
-                                self.job_lifetime)
+        if status not in TERMINAL and self.job_lifetime and utc_now() - created > self.job_lifetime:
+            self.logger.warning(
+                "%s: job %s is older than the API keeps jobs (%s) and never "
+                "finished; recorded as expired",
+                self.name,
+                record["id"],
+                self.job_lifetime,
+            )
             status = EXPIRED
         record.update(
             provider=self.provider,
@@ -404,15 +455,25 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
         if entry.get("file") == "pending":
             self.logger.warning(
                 "%s: job %s is gone from the API before its file could be read; its rows "
-                "cannot be delivered", self.name, job_id,
+                "cannot be delivered",
+                self.name,
+                job_id,
             )
         else:
-            self.logger.warning("%s: job %s is gone from the API before it finished; recorded "
-                                "as expired", self.name, job_id)
+            self.logger.warning(
+                "%s: job %s is gone from the API before it finished; recorded as expired",
+                self.name,
+                job_id,
+            )
         record = {
-            "provider": self.provider, "id": job_id, "job_type": entry.get("job_type"),
-            "status": EXPIRED, "status_raw": entry.get("status_raw"), "is_terminal": True,
-            "created_at": entry.get("created_at"), "observed_at": iso(utc_now()),
+            "provider": self.provider,
+            "id": job_id,
+            "job_type": entry.get("job_type"),
+            "status": EXPIRED,
+            "status_raw": entry.get("status_raw"),
+            "is_terminal": True,
+            "created_at": entry.get("created_at"),
+            "observed_at": iso(utc_now()),
             "error": "The job is no longer available from the API",
         }
         for key, value in (context or {}).items():
@@ -435,16 +496,24 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
         entry = ledger.get(record["id"])
         wants_file = self.wants_file(record)
         owes_file = wants_file and (entry is None or entry.get("file") != "done")
-        changed = (entry is None or entry.get("status") != record["status"]
-                   or entry.get("status_raw") != record.get("status_raw"))
+        changed = (
+            entry is None
+            or entry.get("status") != record["status"]
+            or entry.get("status_raw") != record.get("status_raw")
+        )
         if not changed and not owes_file:
             return
         if owes_file:
             self._needs_file.add(record["id"])
             # Recorded before the rows start, so a run killed mid-file owes it next time.
-            ledger.record_emitted({**record, "status": (entry or {}).get("status", PENDING),
-                                   "status_raw": (entry or {}).get("status_raw")},
-                                  wants_file=True)
+            ledger.record_emitted(
+                {
+                    **record,
+                    "status": (entry or {}).get("status", PENDING),
+                    "status_raw": (entry or {}).get("status_raw"),
+                },
+                wants_file=True,
+            )
         yield record
         self._needs_file.discard(record["id"])
         ledger.record_emitted(record, wants_file=wants_file)
@@ -454,8 +523,9 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
         if record["id"] in self._needs_file:
             yield {**(context or {}), "job_id": record["id"]}
 
-    def _settle(self, records: list[dict], ledger: Ledger, context: Context | None,
-                deadline: float) -> Iterator[dict]:
+    def _settle(
+        self, records: list[dict], ledger: Ledger, context: Context | None, deadline: float
+    ) -> Iterator[dict]:
         waiting = []
         for record in records:
             if record["is_terminal"]:
@@ -465,8 +535,9 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
         for record in self._poll(waiting, ledger, context, deadline):
             yield from self._emit(record, ledger)
 
-    def _poll(self, records: list[dict], ledger: Ledger, context: Context | None,
-              deadline: float) -> Iterator[dict]:
+    def _poll(
+        self, records: list[dict], ledger: Ledger, context: Context | None, deadline: float
+    ) -> Iterator[dict]:
         """Yield each job once it is terminal, or as last seen when time runs out."""
         waiting = {r["id"]: r for r in records}
         interval = float(self.config.get("poll_interval_seconds", 5))
@@ -489,9 +560,13 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
                 else:
                     waiting[job_id] = record
         for record in waiting.values():
-            self.logger.info("%s: job %s is still %s after max_wait_seconds; it is kept in "
-                             "state and looked at again next run", self.name, record["id"],
-                             record["status"])
+            self.logger.info(
+                "%s: job %s is still %s after max_wait_seconds; it is kept in "
+                "state and looked at again next run",
+                self.name,
+                record["id"],
+                record["status"],
+            )
             yield record
 
     # -- exports the tap creates --------------------------------------------------------
@@ -505,15 +580,21 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
             return None
         return ExportWindow(start=start, end=end)
 
-    def _run_export(self, spec: ExportSpec, ledger: Ledger, context: Context | None,
-                    deadline: float) -> Iterator[dict]:
+    def _run_export(
+        self, spec: ExportSpec, ledger: Ledger, context: Context | None, deadline: float
+    ) -> Iterator[dict]:
         exports = ledger.state.setdefault("exports", {})
         export_state = exports.setdefault(spec.key, {"next_start": iso(spec.first_start)})
         while True:
             job = export_state.get("job")
             if job and job.get("fingerprint") != spec.fingerprint:
-                self.logger.warning("%s: the %s export settings changed; job %s (made for the "
-                                    "old settings) is not adopted", self.name, spec.key, job["id"])
+                self.logger.warning(
+                    "%s: the %s export settings changed; job %s (made for the "
+                    "old settings) is not adopted",
+                    self.name,
+                    spec.key,
+                    job["id"],
+                )
                 export_state.pop("job")
                 job = None
             if job is None:
@@ -522,11 +603,21 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
                     return
                 raw = self.create_export_job(spec, window, context)
                 created = self.to_record(raw, context)
-                job = {"id": created["id"], "start": iso(window.start), "end": iso(window.end),
-                       "fingerprint": spec.fingerprint}
+                job = {
+                    "id": created["id"],
+                    "start": iso(window.start),
+                    "end": iso(window.end),
+                    "fingerprint": spec.fingerprint,
+                }
                 export_state["job"] = job
-                self.logger.info("%s: created %s job %s for %s .. %s", self.name, spec.key,
-                                 job["id"], job["start"], job["end"])
+                self.logger.info(
+                    "%s: created %s job %s for %s .. %s",
+                    self.name,
+                    spec.key,
+                    job["id"],
+                    job["start"],
+                    job["end"],
+                )
                 # Recorded before polling, so a run that stops now resumes this job
                 # instead of creating a duplicate.
                 self.checkpoint()
@@ -537,8 +628,11 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
                     record = None
                 else:
                     raw = self.fetch_job(job["id"], context)
-                    record = self.to_record(raw, context) if raw else self._refetch(
-                        job["id"], ledger, context)
+                    record = (
+                        self.to_record(raw, context)
+                        if raw
+                        else self._refetch(job["id"], ledger, context)
+                    )
             if record is not None:
                 if not record["is_terminal"]:
                     record = next(iter(self._poll([record], ledger, context, deadline)))
@@ -551,9 +645,15 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
                 export_state.pop("job")
                 self.checkpoint()
                 continue
-            self.logger.warning("%s: %s job %s for %s .. %s ended %s; the window is tried "
-                                "again next run", self.name, spec.key, job["id"], job["start"],
-                                job["end"], entry["status"])
+            self.logger.warning(
+                "%s: %s job %s for %s .. %s ended %s; the window is tried again next run",
+                self.name,
+                spec.key,
+                job["id"],
+                job["start"],
+                job["end"],
+                entry["status"],
+            )
             export_state.pop("job")
             self.checkpoint()
             return
@@ -565,7 +665,20 @@ def fingerprint(*parts: t.Any) -> str:
 
 
 __all__ = [
-    "EMPTY", "EXPIRED", "FAILED", "PENDING", "RUNNING", "SUCCEEDED", "TERMINAL", "UNKNOWN",
-    "DownloadLink", "ExportSpec", "ExportWindow", "JobStream", "Ledger", "fingerprint",
-    "iso", "parse_timestamp",
+    "EMPTY",
+    "EXPIRED",
+    "FAILED",
+    "PENDING",
+    "RUNNING",
+    "SUCCEEDED",
+    "TERMINAL",
+    "UNKNOWN",
+    "DownloadLink",
+    "ExportSpec",
+    "ExportWindow",
+    "JobStream",
+    "Ledger",
+    "fingerprint",
+    "iso",
+    "parse_timestamp",
 ]

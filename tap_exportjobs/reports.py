@@ -28,10 +28,18 @@ CHECKPOINT_EVERY_ROWS = 10_000
 ROW_ENVELOPE_PROPERTIES = th.PropertiesList(
     th.Property("provider", th.StringType, required=True, description="The API the file is from"),
     th.Property("job_id", th.StringType, required=True, description="The job the file came from"),
-    th.Property("row_number", th.IntegerType, required=True,
-                description="1-based position of the row in the file"),
-    th.Property("row", th.ObjectType(additional_properties=True), required=True,
-                description="The row as written: CSV header -> string value, or the JSON object"),
+    th.Property(
+        "row_number",
+        th.IntegerType,
+        required=True,
+        description="1-based position of the row in the file",
+    ),
+    th.Property(
+        "row",
+        th.ObjectType(additional_properties=True),
+        required=True,
+        description="The row as written: CSV header -> string value, or the JSON object",
+    ),
     th.Property("file_format", th.StringType, description="What the file was decoded as"),
 )
 
@@ -43,10 +51,13 @@ class ReportRowsStream(CheckpointMixin, Stream):
 
     def __init__(self, tap: t.Any) -> None:
         parent = self.parent_stream_type
-        super().__init__(tap, schema=th.PropertiesList(
-            *ROW_ENVELOPE_PROPERTIES.wrapped.values(),
-            *parent.partition_properties.wrapped.values(),
-        ).to_dict())
+        super().__init__(
+            tap,
+            schema=th.PropertiesList(
+                *ROW_ENVELOPE_PROPERTIES.wrapped.values(),
+                *parent.partition_properties.wrapped.values(),
+            ).to_dict(),
+        )
         partition_keys = [p.name for p in parent.partition_properties]
         self.primary_keys = ["provider", "job_id", "row_number"]
         # State lives in the parent's ledger; keep this stream's own state to one entry per
@@ -68,37 +79,49 @@ class ReportRowsStream(CheckpointMixin, Stream):
         if already:
             self.logger.info("%s: resuming its file after row %d", label, already)
 
-        with jobs.downloader.spool(lambda: jobs.download_link(job_id, parent_context),
-                                   label=label) as spooled:
-            with open_rows(spooled.path, spooled.file_format,
-                           max_decompressed_bytes=self.config.get("max_file_bytes")) as decoded:
-                row_number = 0
-                try:
-                    for row_number, row in enumerate(decoded.rows, start=1):  # noqa: B007
-                        if row_number <= already:
-                            continue
-                        yield {
-                            "provider": jobs.provider, "job_id": job_id,
-                            "row_number": row_number, "row": row,
-                            "file_format": decoded.file_format,
-                        }
-                        # Reached only after the SDK wrote the row: the checkpoint never
-                        # claims a row that was not emitted.
-                        if row_number % CHECKPOINT_EVERY_ROWS == 0:
-                            ledger.rows_checkpoint(job_id, row_number)
-                            self.checkpoint()
-                except MalformedFileError as error:
-                    where = f", line {error.line}" if error.line else ""
-                    named = MalformedFileError(
-                        f"{label}{where}: {error.problem} (read as {decoded.file_format}); no "
-                        "row after the last checkpoint is marked done, so the next run tries "
-                        "this file again"
-                    )
-                    named.line = error.line
-                    raise named from None
+        with (
+            jobs.downloader.spool(
+                lambda: jobs.download_link(job_id, parent_context), label=label
+            ) as spooled,
+            open_rows(
+                spooled.path,
+                spooled.file_format,
+                max_decompressed_bytes=self.config.get("max_file_bytes"),
+            ) as decoded,
+        ):
+            row_number = 0
+            try:
+                for row_number, row in enumerate(decoded.rows, start=1):
+                    if row_number <= already:
+                        continue
+                    yield {
+                        "provider": jobs.provider,
+                        "job_id": job_id,
+                        "row_number": row_number,
+                        "row": row,
+                        "file_format": decoded.file_format,
+                    }
+                    # Reached only after the SDK wrote the row: the checkpoint never
+                    # claims a row that was not emitted.
+                    if row_number % CHECKPOINT_EVERY_ROWS == 0:
+                        ledger.rows_checkpoint(job_id, row_number)
+                        self.checkpoint()
+            except MalformedFileError as error:
+                where = f", line {error.line}" if error.line else ""
+                named = MalformedFileError(
+                    f"{label}{where}: {error.problem} (read as {decoded.file_format}); no "
+                    "row after the last checkpoint is marked done, so the next run tries "
+                    "this file again"
+                )
+                named.line = error.line
+                raise named from None
         if row_number < already:
-            self.logger.warning("%s: the file now has %d rows, fewer than the %d already "
-                                "emitted", label, row_number, already)
+            self.logger.warning(
+                "%s: the file now has %d rows, fewer than the %d already emitted",
+                label,
+                row_number,
+                already,
+            )
         ledger.file_done(job_id, max(row_number, already))
         self.checkpoint()
         self.logger.info("%s: emitted %d rows", label, row_number - min(already, row_number))

@@ -20,24 +20,55 @@ if t.TYPE_CHECKING:
     from singer_sdk import Stream
 
 GLOBAL_SETTINGS = th.PropertiesList(
-    th.Property("start_date", th.DateTimeType,
-                description="Earliest job creation time to sync, and the first window of "
-                            "exports the tap creates (default: 30 days before the run)"),
-    th.Property("poll_interval_seconds", th.NumberType, default=5,
-                description="First wait between polls of an unfinished job"),
-    th.Property("poll_interval_max_seconds", th.NumberType, default=60,
-                description="The wait between polls grows up to this"),
-    th.Property("max_wait_seconds", th.NumberType, default=600,
-                description="How long one run waits for unfinished jobs before leaving them, "
-                            "recorded in state, to the next run"),
-    th.Property("follow_downloads", th.BooleanType, default=True,
-                description="Download finished jobs' files and emit their rows"),
-    th.Property("allow_http_downloads", th.BooleanType, default=False,
-                description="Also follow plain-http download links (only https by default)"),
-    th.Property("redact_download_urls", th.BooleanType, default=True,
-                description="Replace presigned-URL query values in records with REDACTED"),
-    th.Property("max_file_bytes", th.IntegerType, default=20 * 1024**3,
-                description="Refuse files larger than this, downloaded or decompressed"),
+    th.Property(
+        "start_date",
+        th.DateTimeType,
+        description="Earliest job creation time to sync, and the first window of "
+        "exports the tap creates (default: 30 days before the run)",
+    ),
+    th.Property(
+        "poll_interval_seconds",
+        th.NumberType,
+        default=5,
+        description="First wait between polls of an unfinished job",
+    ),
+    th.Property(
+        "poll_interval_max_seconds",
+        th.NumberType,
+        default=60,
+        description="The wait between polls grows up to this",
+    ),
+    th.Property(
+        "max_wait_seconds",
+        th.NumberType,
+        default=600,
+        description="How long one run waits for unfinished jobs before leaving them, "
+        "recorded in state, to the next run",
+    ),
+    th.Property(
+        "follow_downloads",
+        th.BooleanType,
+        default=True,
+        description="Download finished jobs' files and emit their rows",
+    ),
+    th.Property(
+        "allow_http_downloads",
+        th.BooleanType,
+        default=False,
+        description="Also follow plain-http download links (only https by default)",
+    ),
+    th.Property(
+        "redact_download_urls",
+        th.BooleanType,
+        default=True,
+        description="Replace presigned-URL query values in records with REDACTED",
+    ),
+    th.Property(
+        "max_file_bytes",
+        th.IntegerType,
+        default=20 * 1024**3,
+        description="Refuse files larger than this, downloaded or decompressed",
+    ),
 )
 
 
@@ -67,8 +98,12 @@ class TapExportJobs(Tap):
         problems = []
         if self.config.get("start_date") and parse_timestamp(self.config["start_date"]) is None:
             problems.append(f"start_date: {self.config['start_date']!r} is not a date-time")
-        for key in ("poll_interval_seconds", "poll_interval_max_seconds", "max_wait_seconds",
-                    "max_file_bytes"):
+        for key in (
+            "poll_interval_seconds",
+            "poll_interval_max_seconds",
+            "max_wait_seconds",
+            "max_file_bytes",
+        ):
             if key in self.config and self.config[key] is not None and self.config[key] < 0:
                 problems.append(f"{key} must not be negative")
         for name, provider in PROVIDERS.items():

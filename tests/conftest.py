@@ -26,8 +26,12 @@ def ep(files):
 
 def ep_config(ep: FakeElasticPath, **overrides) -> dict:
     """A config for the fake Elastic Path; `elasticpath=` entries merge into its block."""
-    block = {"api_url": ep.url, "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET,
-             **overrides.pop("elasticpath", {})}
+    block = {
+        "api_url": ep.url,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        **overrides.pop("elasticpath", {}),
+    }
     return {
         "allow_http_downloads": True,
         "poll_interval_seconds": 0.02,

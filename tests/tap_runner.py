@@ -24,8 +24,9 @@ class SyncResult:
     returncode: int = 0
 
     def records(self, stream: str) -> list[dict]:
-        return [m["record"] for m in self.messages
-                if m["type"] == "RECORD" and m["stream"] == stream]
+        return [
+            m["record"] for m in self.messages if m["type"] == "RECORD" and m["stream"] == stream
+        ]
 
     @property
     def states(self) -> list[dict]:
@@ -40,8 +41,7 @@ class SyncResult:
         return [(r["job_id"], r["row_number"]) for r in self.records(stream)]
 
 
-def run_tap(config: dict, state: dict | None = None,
-            deselect: t.Iterable[str] = ()) -> SyncResult:
+def run_tap(config: dict, state: dict | None = None, deselect: t.Iterable[str] = ()) -> SyncResult:
     """Sync in this process, capturing stdout as the SDK's writer produces it."""
     tap = TapExportJobs(config=config, state=state, validate_config=True)
     for name in deselect:
@@ -67,11 +67,18 @@ def tap_command(config_path: Path, state_path: Path | None = None) -> list[str]:
     return command
 
 
-def run_tap_process(config_path: Path, state_path: Path | None = None,
-                    timeout: float = 120) -> SyncResult:
+def run_tap_process(
+    config_path: Path, state_path: Path | None = None, timeout: float = 120
+) -> SyncResult:
     """The tap as Meltano runs it: a subprocess writing Singer messages to stdout."""
-    completed = subprocess.run(tap_command(config_path, state_path), capture_output=True,
-                               text=True, timeout=timeout, cwd=ROOT,
-                               env={**os.environ, "PYTHONUNBUFFERED": "1"}, check=False)
+    completed = subprocess.run(
+        tap_command(config_path, state_path),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        check=False,
+    )
     messages = [json.loads(line) for line in completed.stdout.splitlines() if line.strip()]
     return SyncResult(messages, completed.stderr, completed.returncode)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta, timezone
 
 from tests.conftest import ep_config
@@ -18,8 +19,12 @@ def _midnight(days_ago: int) -> datetime:
 
 def _config(ep, days: int = 3, **overrides):
     exports = {"enabled": True, "window_days": 1, **overrides.pop("exports", {})}
-    return ep_config(ep, start_date=_midnight(days).isoformat(),
-                     elasticpath={"order_exports": exports}, **overrides)
+    return ep_config(
+        ep,
+        start_date=_midnight(days).isoformat(),
+        elasticpath={"order_exports": exports},
+        **overrides,
+    )
 
 
 def _windows(ep) -> list[str]:
@@ -34,7 +39,9 @@ def test_one_job_per_whole_day_window_up_to_yesterday_each_with_its_orders(ep):
         for d in (3, 2, 1)
     ]
     in_windows = [o for o in ep.orders if _midnight(3) <= _parse(o["created_at"]) < _midnight(0)]
-    assert sorted(r["row"]["id"] for r in result.records(ROWS)) == sorted(o["id"] for o in in_windows)
+    assert sorted(r["row"]["id"] for r in result.records(ROWS)) == sorted(
+        o["id"] for o in in_windows
+    )
     state = result.state["bookmarks"][JOBS]["exports"]["order_export"]
     assert state == {"next_start": _midnight(0).isoformat()}
 
@@ -47,7 +54,7 @@ def test_jobs_are_created_one_at_a_time(ep):
     ep.generate_orders(100, _midnight(4), datetime.now(timezone.utc))
     run_tap(_config(ep, days=3))
     created = ep.created_jobs()
-    for earlier, later in zip(created, created[1:]):
+    for earlier, later in itertools.pairwise(created):
         assert later.created_at >= earlier.updated_at  # each waited for the one before
 
 
@@ -100,9 +107,17 @@ def test_a_created_job_is_in_state_before_the_tap_polls_it(ep):
     result = run_tap(_config(ep, days=1, max_wait_seconds=0.3))
     created = ep.created_jobs()[0]
     first_get = min(r.at for r in ep.requests_to(rf"^/v2/jobs/{created.id}$"))
-    states_with_job = [s for s in result.states
-                       if s["bookmarks"].get(JOBS, {}).get("exports", {})
-                       .get("order_export", {}).get("job", {}).get("id") == created.id]
+    states_with_job = [
+        s
+        for s in result.states
+        if s["bookmarks"]
+        .get(JOBS, {})
+        .get("exports", {})
+        .get("order_export", {})
+        .get("job", {})
+        .get("id")
+        == created.id
+    ]
     assert states_with_job, "the created job must be checkpointed"
     assert created.created_at <= first_get
 

@@ -35,7 +35,9 @@ def test_every_finished_job_and_every_row_of_its_file_lands(ep):
 def test_a_second_run_emits_nothing_already_emitted(ep):
     ep.generate_orders(100, days_ago(5), days_ago(1))
     ep.add_job(created_at=days_ago(2))
-    ep.add_job(created_at=days_ago(1), state="failed", error="No results matched the supplied filter")
+    ep.add_job(
+        created_at=days_ago(1), state="failed", error="No results matched the supplied filter"
+    )
     first = run_tap(ep_config(ep))
     second = run_tap(ep_config(ep), state=first.state)
     assert len(first.records(JOBS)) == 2 and first.records(ROWS)
@@ -75,8 +77,9 @@ def ep_created_at(result, job_id: str) -> str:
 
 
 def test_no_results_failure_is_an_empty_job_not_a_failure(ep):
-    job = ep.add_job(created_at=days_ago(1), state="failed",
-                     error="No results matched the supplied filter")
+    job = ep.add_job(
+        created_at=days_ago(1), state="failed", error="No results matched the supplied filter"
+    )
     other = ep.add_job(created_at=days_ago(1), state="failed", error="Internal error")
     records = {r["id"]: r for r in run_tap(ep_config(ep)).records(JOBS)}
     assert records[job]["status"] == "empty" and records[job]["is_terminal"]
@@ -93,10 +96,15 @@ def test_every_documented_status_spelling_is_understood(ep, style):
     assert statuses == ["running", "succeeded"]
 
 
-@pytest.mark.parametrize(("file_style", "link_href_style"), [
-    ("spec", "file_url"), ("jssdk", "file_url"), ("spec", "api_file_endpoint"),
-    ("jssdk", "empty"),
-])
+@pytest.mark.parametrize(
+    ("file_style", "link_href_style"),
+    [
+        ("spec", "file_url"),
+        ("jssdk", "file_url"),
+        ("spec", "api_file_endpoint"),
+        ("jssdk", "empty"),
+    ],
+)
 def test_every_documented_file_link_shape_leads_to_the_rows(ep, file_style, link_href_style):
     ep.file_style, ep.link_href_style = file_style, link_href_style
     ep.generate_orders(30, days_ago(3), days_ago(1))
@@ -130,15 +138,23 @@ def test_an_unknown_status_is_unknown_not_terminal_and_looked_at_again(ep):
     job = ep.add_job(created_at=days_ago(1))
     ep.status_style = "weird"
     from tests.fakes.elasticpath import STATUS_STYLES
-    STATUS_STYLES["weird"] = {"pending": "QUEUED?", "running": "WORKING?",
-                              "success": "DONE?", "failed": "BROKEN?"}
+
+    STATUS_STYLES["weird"] = {
+        "pending": "QUEUED?",
+        "running": "WORKING?",
+        "success": "DONE?",
+        "failed": "BROKEN?",
+    }
     try:
         first = run_tap(ep_config(ep, max_wait_seconds=0))
     finally:
         del STATUS_STYLES["weird"]
     record = first.records(JOBS)[0]
     assert (record["status"], record["status_raw"], record["is_terminal"]) == (
-        "unknown", "DONE?", False)
+        "unknown",
+        "DONE?",
+        False,
+    )
     assert first.records(ROWS) == []
     ep.status_style = "spec"
     second = run_tap(ep_config(ep), state=first.state)

@@ -94,17 +94,29 @@ def test_a_401_refreshes_the_token_once_and_retries(ep, finished_job):
 
 
 def test_a_persistent_401_fails_after_one_refresh_with_the_apis_message(ep, finished_job):
-    ep.fail_next(5, 401, path=r"^/v2/jobs$", body=(
-        b'{"errors":[{"status":401,"title":"Unauthorized",'
-        b'"detail":"Unable to validate access token"}]}'))
+    ep.fail_next(
+        5,
+        401,
+        path=r"^/v2/jobs$",
+        body=(
+            b'{"errors":[{"status":401,"title":"Unauthorized",'
+            b'"detail":"Unable to validate access token"}]}'
+        ),
+    )
     with pytest.raises(FatalAPIError, match="Unable to validate access token"):
         run_tap(ep_config(ep))
     assert len(ep.tokens_issued) == 2
 
 
 def test_other_client_errors_fail_at_once_with_the_apis_own_message(ep, finished_job):
-    ep.fail_next(1, 403, path=r"^/v2/jobs$", body=(
-        b'{"errors":[{"status":403,"title":"Forbidden","detail":"This key cannot read jobs"}]}'))
+    ep.fail_next(
+        1,
+        403,
+        path=r"^/v2/jobs$",
+        body=(
+            b'{"errors":[{"status":403,"title":"Forbidden","detail":"This key cannot read jobs"}]}'
+        ),
+    )
     with pytest.raises(FatalAPIError, match="Forbidden - This key cannot read jobs"):
         run_tap(ep_config(ep))
     assert len(ep.requests_to(r"^/v2/jobs$")) == 1
@@ -117,5 +129,9 @@ def test_a_short_lived_token_is_refreshed_before_it_expires(ep):
     result = run_tap(ep_config(ep, poll_interval_seconds=0.3, poll_interval_max_seconds=0.3))
     _assert_all_rows_once(result, ep, job)
     assert len(ep.tokens_issued) >= 2
-    assert not [r for r in ep.log if r.path.startswith("/v2/") and r.headers.get(
-        "authorization", "").removeprefix("Bearer ") not in ep.tokens_issued]
+    assert not [
+        r
+        for r in ep.log
+        if r.path.startswith("/v2/")
+        and r.headers.get("authorization", "").removeprefix("Bearer ") not in ep.tokens_issued
+    ]

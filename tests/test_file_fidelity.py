@@ -16,32 +16,62 @@ from tests.tap_runner import run_tap
 BIG_FIELD = "x" * (5 * 1024 * 1024)
 
 CORPUS = {
-    "bom_and_crlf": (b"\xef\xbb\xbfid,name\r\n1,Ada\r\n2,Grace\r\n", None,
-                     [{"id": "1", "name": "Ada"}, {"id": "2", "name": "Grace"}]),
+    "bom_and_crlf": (
+        b"\xef\xbb\xbfid,name\r\n1,Ada\r\n2,Grace\r\n",
+        None,
+        [{"id": "1", "name": "Ada"}, {"id": "2", "name": "Grace"}],
+    ),
     "embedded_newlines_and_quotes": (
-        b'id,note\n1,"line one\nline two"\n2,"she said ""hi"", twice"\n3,"a\r\nb"\n', None,
-        [{"id": "1", "note": "line one\nline two"}, {"id": "2", "note": 'she said "hi", twice'},
-         {"id": "3", "note": "a\r\nb"}]),
-    "empty_na_and_null_stay_strings": (b"a,b,c,d\n,NA,null,None\n", None,
-                                       [{"a": "", "b": "NA", "c": "null", "d": "None"}]),
+        b'id,note\n1,"line one\nline two"\n2,"she said ""hi"", twice"\n3,"a\r\nb"\n',
+        None,
+        [
+            {"id": "1", "note": "line one\nline two"},
+            {"id": "2", "note": 'she said "hi", twice'},
+            {"id": "3", "note": "a\r\nb"},
+        ],
+    ),
+    "empty_na_and_null_stay_strings": (
+        b"a,b,c,d\n,NA,null,None\n",
+        None,
+        [{"a": "", "b": "NA", "c": "null", "d": "None"}],
+    ),
     "nul_bytes": (b"a,b\nx\x00y,z\n", None, [{"a": "x\x00y", "b": "z"}]),
-    "unicode": ("name,city\nZoë,Zürich\n李小龍,香港\n".encode(), None,
-                [{"name": "Zoë", "city": "Zürich"}, {"name": "李小龍", "city": "香港"}]),
+    "unicode": (
+        "name,city\nZoë,Zürich\n李小龍,香港\n".encode(),
+        None,
+        [{"name": "Zoë", "city": "Zürich"}, {"name": "李小龍", "city": "香港"}],
+    ),
     "no_trailing_newline": (b"a\n1\n2", None, [{"a": "1"}, {"a": "2"}]),
     "blank_lines_skipped": (b"a,b\n\n1,2\n\n", None, [{"a": "1", "b": "2"}]),
     "duplicate_headers_kept": (b"id,id,x\n1,2,3\n", None, [{"id": "1", "id__2": "2", "x": "3"}]),
     "header_only": (b"a,b\n", None, []),
     "empty_file": (b"", None, []),
-    "large_field": (b"id,blob\n1," + BIG_FIELD.encode() + b"\n", None,
-                    [{"id": "1", "blob": BIG_FIELD}]),
-    "json_array_exact_decimals": (b'[{"a": 0.10, "n": {"deep": [1, 2.50]}}, {"b": null}, 7]',
-                                  None, [{"a": Decimal("0.10"), "n": {"deep": [1, Decimal("2.50")]}},
-                                         {"b": None}, {"value": 7}]),
-    "json_object_wrapping_array": (b'{"meta": {"page": 1}, "data": [{"a": 1}, {"a": 2}]}', None,
-                                   [{"a": 1}, {"a": 2}]),
-    "ndjson": (b'{"a": 1}\n\n{"a": "x", "b": 1.0}\n', None, [{"a": 1}, {"a": "x", "b": Decimal("1.0")}]),
+    "large_field": (
+        b"id,blob\n1," + BIG_FIELD.encode() + b"\n",
+        None,
+        [{"id": "1", "blob": BIG_FIELD}],
+    ),
+    "json_array_exact_decimals": (
+        b'[{"a": 0.10, "n": {"deep": [1, 2.50]}}, {"b": null}, 7]',
+        None,
+        [{"a": Decimal("0.10"), "n": {"deep": [1, Decimal("2.50")]}}, {"b": None}, {"value": 7}],
+    ),
+    "json_object_wrapping_array": (
+        b'{"meta": {"page": 1}, "data": [{"a": 1}, {"a": 2}]}',
+        None,
+        [{"a": 1}, {"a": 2}],
+    ),
+    "ndjson": (
+        b'{"a": 1}\n\n{"a": "x", "b": 1.0}\n',
+        None,
+        [{"a": 1}, {"a": "x", "b": Decimal("1.0")}],
+    ),
     "declared_jsonl_single_line": (b'{"a": 1}\n', "application/jsonl", [{"a": 1}]),
-    "declared_csv_that_starts_with_a_brace": (b'{a},b\n1,2\n', "text/csv", [{"{a}": "1", "b": "2"}]),
+    "declared_csv_that_starts_with_a_brace": (
+        b"{a},b\n1,2\n",
+        "text/csv",
+        [{"{a}": "1", "b": "2"}],
+    ),
     "gzip_csv": (gzip.compress(b"a,b\n1,2\n"), "csv", [{"a": "1", "b": "2"}]),
     "gzip_json_array": (gzip.compress(b'[{"a": 1}]'), None, [{"a": 1}]),
     "gzip_ndjson": (gzip.compress(b'{"a": 1}\n{"a": 2}\n'), "json_bulk", [{"a": 1}, {"a": 2}]),
@@ -58,11 +88,14 @@ def test_tricky_file_round_trips_row_for_row(tmp_path, name):
         assert list(decoded.rows) == expected
 
 
-@pytest.mark.parametrize(("data", "line", "problem"), [
-    (b'a,b\n1,"two\nlines"\n1,2,3\n', 4, "3 fields but the header has 2"),
-    (b"a,b\n1,2\n\xff\xfe,3\n", 3, "not valid UTF-8"),
-    (b'{"a": 1}\n{"a": 2}\n{"a": \n', 3, "invalid JSON"),
-])
+@pytest.mark.parametrize(
+    ("data", "line", "problem"),
+    [
+        (b'a,b\n1,"two\nlines"\n1,2,3\n', 4, "3 fields but the header has 2"),
+        (b"a,b\n1,2\n\xff\xfe,3\n", 3, "not valid UTF-8"),
+        (b'{"a": 1}\n{"a": 2}\n{"a": \n', 3, "invalid JSON"),
+    ],
+)
 def test_a_malformed_file_names_the_line_and_the_problem(tmp_path, data, line, problem):
     path = tmp_path / "bad"
     path.write_bytes(data)
@@ -81,8 +114,10 @@ def test_a_truncated_json_array_is_an_error_not_a_short_file(tmp_path):
 def test_a_decompression_bomb_stops_at_the_cap(tmp_path):
     path = tmp_path / "bomb.gz"
     path.write_bytes(gzip.compress(b"0" * (50 * 1024 * 1024)))
-    with pytest.raises(FileTooLargeError, match="max_file_bytes"), \
-            open_rows(path, max_decompressed_bytes=1024 * 1024) as decoded:
+    with (
+        pytest.raises(FileTooLargeError, match="max_file_bytes"),
+        open_rows(path, max_decompressed_bytes=1024 * 1024) as decoded,
+    ):
         list(decoded.rows)
 
 
@@ -105,12 +140,22 @@ def test_decoding_a_large_file_does_not_hold_it_in_memory(tmp_path):
 def test_tricky_files_arrive_row_for_row_through_the_tap(ep):
     """The corpus, served as job files by the fake API, lands exactly as decoded above."""
     jobs = {}
-    for name in ("bom_and_crlf", "embedded_newlines_and_quotes", "empty_na_and_null_stay_strings",
-                 "nul_bytes", "unicode", "duplicate_headers_kept", "gzip_csv", "large_field"):
+    for name in (
+        "bom_and_crlf",
+        "embedded_newlines_and_quotes",
+        "empty_na_and_null_stay_strings",
+        "nul_bytes",
+        "unicode",
+        "duplicate_headers_kept",
+        "gzip_csv",
+        "large_field",
+    ):
         jobs[ep.add_job(created_at=days_ago(1), csv_bytes=CORPUS[name][0])] = CORPUS[name][2]
     result = run_tap(ep_config(ep))
     for job_id, expected in jobs.items():
-        rows = [r["row"] for r in result.records("elasticpath_export_rows") if r["job_id"] == job_id]
+        rows = [
+            r["row"] for r in result.records("elasticpath_export_rows") if r["job_id"] == job_id
+        ]
         assert rows == expected
 
 
@@ -122,15 +167,18 @@ def test_json_numbers_keep_their_written_form_in_singer_output(tmp_path):
     with open_rows(path) as decoded:
         line = serialize_jsonl({"row": next(decoded.rows)})
     assert json.loads(line, parse_float=str)["row"] == {
-        "price": "10.10", "big": "12345678901234567890.000001"}
+        "price": "10.10",
+        "big": "12345678901234567890.000001",
+    }
 
 
 def test_a_malformed_file_fails_the_run_naming_job_line_and_problem_and_is_tried_again(ep):
     good = ep.add_job(created_at=days_ago(2), csv_bytes=b"a,b\n1,2\n")
     bad = ep.add_job(created_at=days_ago(1), csv_bytes=b'a,b\n1,2\n3,"x\ny",z\n')
     states = []
-    with pytest.raises(MalformedFileError,
-                       match=rf"elasticpath job {bad}, line 3: CSV row has 3 fields") as error:
+    with pytest.raises(
+        MalformedFileError, match=rf"elasticpath job {bad}, line 3: CSV row has 3 fields"
+    ) as error:
         tap_with_state_capture(ep, states)
     assert error.value.line == 3
     ledger = states[-1]["bookmarks"]["elasticpath_export_jobs"]["jobs"]
@@ -156,5 +204,8 @@ def tap_with_state_capture(ep, states: list) -> None:
             TapExportJobs(config=ep_config(ep)).sync_all()
     finally:
         out.flush()
-        states.extend(json.loads(line)["value"] for line in buffer.getvalue().decode().splitlines()
-                      if '"type":"STATE"' in line)
+        states.extend(
+            json.loads(line)["value"]
+            for line in buffer.getvalue().decode().splitlines()
+            if '"type":"STATE"' in line
+        )

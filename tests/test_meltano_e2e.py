@@ -31,8 +31,9 @@ def meltano_installed():
     if not MELTANO.exists():
         pytest.fail(f"meltano is not installed at {MELTANO}: pip install -e '.[dev]'")
     env = {**os.environ, "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    subprocess.run([str(MELTANO), "install"], cwd=ROOT, env=env, check=True,
-                   capture_output=True, timeout=900)
+    subprocess.run(
+        [str(MELTANO), "install"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=900
+    )
 
 
 def _today() -> datetime:
@@ -65,7 +66,13 @@ class Pipeline:
     def run(self) -> subprocess.CompletedProcess:
         completed = subprocess.run(
             [str(MELTANO), "--environment=sandbox", "run", "tap-exportjobs", self.loader],
-            cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=600, check=False)
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
         assert completed.returncode == 0, completed.stderr[-4000:]
         return completed
 
@@ -74,11 +81,17 @@ class Pipeline:
         return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
     def duckdb(self, sql: str) -> list[list]:
-        script = ("import duckdb, json, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
-                  "print(json.dumps(c.execute(sys.argv[2]).fetchall(), default=str))")
-        out = subprocess.run([str(DUCKDB_PYTHON), "-c", script,
-                              str(self.workdir / "warehouse.duckdb"), sql],
-                             capture_output=True, text=True, check=True, timeout=120)
+        script = (
+            "import duckdb, json, sys; c = duckdb.connect(sys.argv[1], read_only=True); "
+            "print(json.dumps(c.execute(sys.argv[2]).fetchall(), default=str))"
+        )
+        out = subprocess.run(
+            [str(DUCKDB_PYTHON), "-c", script, str(self.workdir / "warehouse.duckdb"), sql],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
         return json.loads(out.stdout)
 
 
@@ -94,18 +107,24 @@ def scenario(ep):
 
 
 def _expected_rows(ep, job_ids) -> set[tuple[str, int]]:
-    return {(job_id, n + 1) for job_id in job_ids
-            for n in range(len(list(csv.DictReader(io.StringIO(ep.jobs[job_id].csv.decode())))))}
+    return {
+        (job_id, n + 1)
+        for job_id in job_ids
+        for n in range(len(list(csv.DictReader(io.StringIO(ep.jobs[job_id].csv.decode())))))
+    }
 
 
 def test_meltano_run_into_jsonl_lands_every_job_and_row_exactly_once(
-        meltano_installed, ep, scenario, tmp_path):
+    meltano_installed, ep, scenario, tmp_path
+):
     done = scenario
     pipeline = Pipeline(ep, tmp_path, "target-jsonl")
     pipeline.run()
     [waiting] = [j.id for j in ep.created_jobs()]
     assert {r["id"]: r["status"] for r in pipeline.jsonl(JOBS)} == {
-        done: "succeeded", waiting: "running"}
+        done: "succeeded",
+        waiting: "running",
+    }
     rows = [(r["job_id"], r["row_number"]) for r in pipeline.jsonl(ROWS)]
     assert sorted(rows) == sorted(_expected_rows(ep, [done]))
 
@@ -136,7 +155,8 @@ def test_meltano_run_into_duckdb_lands_every_job_and_row(meltano_installed, ep, 
     landed = pipeline.duckdb(f"select job_id, row_number from exportjobs.{ROWS}")
     assert len(landed) == len(set(map(tuple, landed)))
     assert set(map(tuple, landed)) == _expected_rows(ep, [done, *created])
-    first = pipeline.duckdb(f"select row from exportjobs.{ROWS} where job_id = '{done}' "
-                            "and row_number = 1")[0][0]
+    first = pipeline.duckdb(
+        f"select row from exportjobs.{ROWS} where job_id = '{done}' and row_number = 1"
+    )[0][0]
     expected_first = next(csv.DictReader(io.StringIO(ep.jobs[done].csv.decode())))
     assert json.loads(first) == expected_first

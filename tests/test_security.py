@@ -41,28 +41,61 @@ def test_plain_http_download_links_are_refused_unless_allowed(ep):
     ep.generate_orders(50, days_ago(3), days_ago(1))
     job = ep.add_job(created_at=days_ago(2))
     config = ep_config(ep, allow_http_downloads=False)
-    with pytest.raises(Exception, match=rf"{job}.*only https is followed unless allow_http_downloads"):
+    with pytest.raises(
+        Exception, match=rf"{job}.*only https is followed unless allow_http_downloads"
+    ):
         run_tap(config)
 
 
-@pytest.mark.parametrize(("change", "named"), [
-    ({"elasticpath": {"client_id": "x"}}, "client_secret"),
-    ({"elasticpath": {"client_secret": "x"}}, "client_id"),
-    ({"elasticpath": {"client_id": "x", "client_secret": "y", "api_url": "http://example.com"}},
-     "elasticpath.api_url"),
-    ({"elasticpath": {"client_id": "x", "client_secret": "y", "api_url": "not a url"}},
-     "elasticpath.api_url"),
-    ({"start_date": "last tuesday", "elasticpath": {"client_id": "x", "client_secret": "y"}},
-     "start_date"),
-    ({"max_wait_seconds": -1, "elasticpath": {"client_id": "x", "client_secret": "y"}},
-     "max_wait_seconds"),
-    ({"elasticpath": {"client_id": "x", "client_secret": "y",
-                      "order_exports": {"enabled": True, "window_days": 0}}},
-     "elasticpath.order_exports.window_days"),
-    ({"elasticpath": {"client_id": "x", "client_secret": "y",
-                      "order_exports": {"enabled": True, "filter": "payment=paid"}}},
-     "elasticpath.order_exports.filter"),
-])
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        ({"elasticpath": {"client_id": "x"}}, "client_secret"),
+        ({"elasticpath": {"client_secret": "x"}}, "client_id"),
+        (
+            {
+                "elasticpath": {
+                    "client_id": "x",
+                    "client_secret": "y",
+                    "api_url": "http://example.com",
+                }
+            },
+            "elasticpath.api_url",
+        ),
+        (
+            {"elasticpath": {"client_id": "x", "client_secret": "y", "api_url": "not a url"}},
+            "elasticpath.api_url",
+        ),
+        (
+            {"start_date": "last tuesday", "elasticpath": {"client_id": "x", "client_secret": "y"}},
+            "start_date",
+        ),
+        (
+            {"max_wait_seconds": -1, "elasticpath": {"client_id": "x", "client_secret": "y"}},
+            "max_wait_seconds",
+        ),
+        (
+            {
+                "elasticpath": {
+                    "client_id": "x",
+                    "client_secret": "y",
+                    "order_exports": {"enabled": True, "window_days": 0},
+                }
+            },
+            "elasticpath.order_exports.window_days",
+        ),
+        (
+            {
+                "elasticpath": {
+                    "client_id": "x",
+                    "client_secret": "y",
+                    "order_exports": {"enabled": True, "filter": "payment=paid"},
+                }
+            },
+            "elasticpath.order_exports.filter",
+        ),
+    ],
+)
 def test_a_missing_or_malformed_setting_fails_at_start_naming_it(tmp_path, change, named):
     result = run_tap_process(write_json(tmp_path / "config.json", change), timeout=60)
     assert result.returncode != 0
@@ -76,5 +109,6 @@ def test_the_api_token_is_only_sent_to_the_api_host(ep, files):
     ep.add_job(created_at=days_ago(2))
     run_tap(ep_config(ep))
     tokens = set(ep.tokens_issued)
-    assert all(r.headers.get("authorization", "").removeprefix("Bearer ") not in tokens
-               for r in files.log)
+    assert all(
+        r.headers.get("authorization", "").removeprefix("Bearer ") not in tokens for r in files.log
+    )

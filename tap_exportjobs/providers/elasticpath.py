@@ -45,24 +45,48 @@ NO_RESULTS = "no results matched the supplied filter"
 SETTINGS = th.Property(
     NAME,
     th.ObjectType(
-        th.Property("client_id", th.StringType, required=True,
-                    description="Client ID of a client_credentials application key"),
-        th.Property("client_secret", th.StringType, required=True, secret=True,
-                    description="Client secret of that application key"),
-        th.Property("api_url", th.StringType, default=DEFAULT_API_URL,
-                    description="The store's API base URL (Commerce Manager → API keys), e.g. "
-                                "https://euwest.api.elasticpath.com; token at "
-                                "{api_url}/oauth/access_token"),
+        th.Property(
+            "client_id",
+            th.StringType,
+            required=True,
+            description="Client ID of a client_credentials application key",
+        ),
+        th.Property(
+            "client_secret",
+            th.StringType,
+            required=True,
+            secret=True,
+            description="Client secret of that application key",
+        ),
+        th.Property(
+            "api_url",
+            th.StringType,
+            default=DEFAULT_API_URL,
+            description="The store's API base URL (Commerce Manager → API keys), e.g. "
+            "https://euwest.api.elasticpath.com; token at "
+            "{api_url}/oauth/access_token",
+        ),
         th.Property(
             "order_exports",
             th.ObjectType(
-                th.Property("enabled", th.BooleanType, default=False,
-                            description="Create order_export jobs window by window"),
-                th.Property("window_days", th.IntegerType, default=1,
-                            description="Days of orders (by created_at) per export job"),
-                th.Property("filter", th.StringType,
-                            description="Extra order filter, e.g. eq(payment,paid), combined "
-                                        "with the window's created_at bounds"),
+                th.Property(
+                    "enabled",
+                    th.BooleanType,
+                    default=False,
+                    description="Create order_export jobs window by window",
+                ),
+                th.Property(
+                    "window_days",
+                    th.IntegerType,
+                    default=1,
+                    description="Days of orders (by created_at) per export job",
+                ),
+                th.Property(
+                    "filter",
+                    th.StringType,
+                    description="Extra order filter, e.g. eq(payment,paid), combined "
+                    "with the window's created_at bounds",
+                ),
             ),
             description="Order exports the tap creates itself",
         ),
@@ -87,8 +111,10 @@ def validate(block: dict) -> list[str]:
     if len(extra.encode()) > MAX_FILTER_BYTES - 100:
         problems.append("elasticpath.order_exports.filter is longer than the API's 8 KB limit")
     if any(not re.fullmatch(r"\s*\w+\(.+\)\s*", c) for c in clauses):
-        problems.append("elasticpath.order_exports.filter must be op(attribute,value) clauses "
-                        "joined by ':', e.g. eq(payment,paid):eq(status,complete)")
+        problems.append(
+            "elasticpath.order_exports.filter must be op(attribute,value) clauses "
+            "joined by ':', e.g. eq(payment,paid):eq(status,complete)"
+        )
     return problems
 
 
@@ -130,10 +156,13 @@ class ElasticPathExportJobsStream(JobStream):
         th.Property("type", th.StringType),
         th.Property("link", th.ObjectType(th.Property("href", th.StringType))),
         th.Property("links", th.ObjectType(th.Property("self", th.StringType))),
-        th.Property("timestamps", th.ObjectType(
-            th.Property("created_at", th.StringType),
-            th.Property("updated_at", th.StringType),
-        )),
+        th.Property(
+            "timestamps",
+            th.ObjectType(
+                th.Property("created_at", th.StringType),
+                th.Property("updated_at", th.StringType),
+            ),
+        ),
     )
 
     @property
@@ -203,8 +232,9 @@ class ElasticPathExportJobsStream(JobStream):
         if href and self._is_api_file_endpoint(href):
             href = self._file_href(href, context)
         if not href:
-            raise DownloadError(f"elasticpath job {job_id} succeeded but the API gives no "
-                                "link to its file")
+            raise DownloadError(
+                f"elasticpath job {job_id} succeeded but the API gives no link to its file"
+            )
         return DownloadLink(url=href, expires_at=expiry_from_url(href), file_format="csv")
 
     def _file_href(self, path: str, context: Context | None) -> str | None:
@@ -218,7 +248,8 @@ class ElasticPathExportJobsStream(JobStream):
         parts = urlsplit(href)
         api_host = urlsplit(self.url_base).netloc
         on_api = parts.netloc == api_host or parts.netloc.endswith(
-            (".elasticpath.com", "api.moltin.com"))
+            (".elasticpath.com", "api.moltin.com")
+        )
         return on_api and bool(re.fullmatch(r".*/v2/jobs/[^/]+/file/?", parts.path))
 
     # -- exports the tap creates ----------------------------------------------------
@@ -228,17 +259,22 @@ class ElasticPathExportJobsStream(JobStream):
         if not exports.get("enabled"):
             return []
         start = self.start_date().replace(hour=0, minute=0, second=0, microsecond=0)
-        return [ExportSpec(
-            key="order_export",
-            window_days=int(exports.get("window_days") or 1),
-            fingerprint=fingerprint(exports.get("filter") or ""),
-            first_start=start,
-        )]
+        return [
+            ExportSpec(
+                key="order_export",
+                window_days=int(exports.get("window_days") or 1),
+                fingerprint=fingerprint(exports.get("filter") or ""),
+                first_start=start,
+            )
+        ]
 
-    def create_export_job(self, spec: ExportSpec, window: ExportWindow,
-                          context: Context | None) -> dict:
-        clauses = [f"ge(created_at,{window.start:%Y-%m-%d})",
-                   f"lt(created_at,{window.end:%Y-%m-%d})"]
+    def create_export_job(
+        self, spec: ExportSpec, window: ExportWindow, context: Context | None
+    ) -> dict:
+        clauses = [
+            f"ge(created_at,{window.start:%Y-%m-%d})",
+            f"lt(created_at,{window.end:%Y-%m-%d})",
+        ]
         extra = (self.settings.get("order_exports") or {}).get("filter")
         if extra:
             clauses.append(extra.strip().strip(":"))

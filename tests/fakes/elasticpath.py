@@ -24,25 +24,60 @@ NO_RESULTS = "No results matched the supplied filter"
 ZERO_TIME = "0001-01-01T00:00:00Z"
 STATUS_STYLES = {
     "spec": {"pending": "PENDING", "running": "STARTED", "success": "SUCCESS", "failed": "FAILED"},
-    "moltin": {"pending": "pending", "running": "processing", "success": "completed",
-               "failed": "failed"},
-    "jssdk": {"pending": "pending", "running": "processing", "success": "complete",
-              "failed": "failed"},
+    "moltin": {
+        "pending": "pending",
+        "running": "processing",
+        "success": "completed",
+        "failed": "failed",
+    },
+    "jssdk": {
+        "pending": "pending",
+        "running": "processing",
+        "success": "complete",
+        "failed": "failed",
+    },
 }
-ORDER_COLUMNS = ["id", "order_number", "status", "payment", "shipping", "customer_name",
-                 "customer_email", "with_tax", "without_tax", "currency", "created_at",
-                 "updated_at", "notes"]
-FILTER_ATTRIBUTES = {"status", "payment", "shipping", "name", "email", "customer_id",
-                     "account_id", "currency", "with_tax", "without_tax", "created_at",
-                     "updated_at", "order_number", "external_ref", "customer_email"}
+ORDER_COLUMNS = [
+    "id",
+    "order_number",
+    "status",
+    "payment",
+    "shipping",
+    "customer_name",
+    "customer_email",
+    "with_tax",
+    "without_tax",
+    "currency",
+    "created_at",
+    "updated_at",
+    "notes",
+]
+FILTER_ATTRIBUTES = {
+    "status",
+    "payment",
+    "shipping",
+    "name",
+    "email",
+    "customer_id",
+    "account_id",
+    "currency",
+    "with_tax",
+    "without_tax",
+    "created_at",
+    "updated_at",
+    "order_number",
+    "external_ref",
+    "customer_email",
+}
 
 
 def rfc3339_nanos(epoch: float) -> str:
     """RFC 3339 with nanoseconds, as the Exporter writes timestamps."""
     whole = int(epoch)
-    nanos = int(round((epoch - whole) * 1e9)) % 1_000_000_000 or 123
-    return datetime.fromtimestamp(whole, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + \
-        f".{nanos:09d}Z"
+    nanos = round((epoch - whole) * 1e9) % 1_000_000_000 or 123
+    return (
+        datetime.fromtimestamp(whole, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
+    )
 
 
 @dataclass
@@ -65,13 +100,25 @@ class FakeJob:
 
 
 class FakeElasticPath(FakeHost):
-    def __init__(self, files: FakeFileHost, *, client_id: str = "ep-client",
-                 client_secret: str = "ep-secret", host: str = "127.0.0.1", port: int = 0,
-                 status_style: str = "spec", create_style: str = "spec",
-                 file_style: str = "spec", link_href_style: str = "file_url",
-                 paginate: bool = False, link_ttl_seconds: float = 300,
-                 expire_first_link: bool = False, token_ttl_seconds: int = 3600,
-                 finish_after_polls: int = 2, finish_after_seconds: float | None = None) -> None:
+    def __init__(
+        self,
+        files: FakeFileHost,
+        *,
+        client_id: str = "ep-client",
+        client_secret: str = "ep-secret",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        status_style: str = "spec",
+        create_style: str = "spec",
+        file_style: str = "spec",
+        link_href_style: str = "file_url",
+        paginate: bool = False,
+        link_ttl_seconds: float = 300,
+        expire_first_link: bool = False,
+        token_ttl_seconds: int = 3600,
+        finish_after_polls: int = 2,
+        finish_after_seconds: float | None = None,
+    ) -> None:
         super().__init__(host, port)
         self.files = files
         self.client_id = client_id
@@ -113,39 +160,63 @@ class FakeElasticPath(FakeHost):
 
     def generate_orders(self, n: int, start: datetime, end: datetime, seed: int = 7) -> list[dict]:
         rng = random.Random(seed)
-        names = ["Ada Lovelace", 'Grace "Amazing" Hopper', "Alan Turing, Jr.", "Zoë Ångström",
-                 "Edsger\nDijkstra", "", "NA", "李小龍"]
+        names = [
+            "Ada Lovelace",
+            'Grace "Amazing" Hopper',
+            "Alan Turing, Jr.",
+            "Zoë Ångström",
+            "Edsger\nDijkstra",
+            "",
+            "NA",
+            "李小龍",
+        ]
         span = (end - start).total_seconds()
         orders = []
         for i in range(n):
             created = start + timedelta(seconds=rng.random() * span)
             total = rng.randint(100, 500_000)
-            orders.append({
-                "id": str(uuid.UUID(int=rng.getrandbits(128))),
-                "order_number": str(10_000 + i),
-                "status": rng.choice(["complete", "incomplete", "processing", "cancelled"]),
-                "payment": rng.choice(["paid", "unpaid", "refunded", "authorized"]),
-                "shipping": rng.choice(["fulfilled", "unfulfilled"]),
-                "customer_name": rng.choice(names),
-                "customer_email": f"customer{rng.randint(1, 400)}@example.com",
-                "with_tax": str(total),
-                "without_tax": str(int(total / 1.2)),
-                "currency": rng.choice(["USD", "EUR", "GBP"]),
-                "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "updated_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "notes": rng.choice(["", "gift, wrap it", "leave at door", "null", "1,2,3"]),
-            })
+            orders.append(
+                {
+                    "id": str(uuid.UUID(int=rng.getrandbits(128))),
+                    "order_number": str(10_000 + i),
+                    "status": rng.choice(["complete", "incomplete", "processing", "cancelled"]),
+                    "payment": rng.choice(["paid", "unpaid", "refunded", "authorized"]),
+                    "shipping": rng.choice(["fulfilled", "unfulfilled"]),
+                    "customer_name": rng.choice(names),
+                    "customer_email": f"customer{rng.randint(1, 400)}@example.com",
+                    "with_tax": str(total),
+                    "without_tax": str(int(total / 1.2)),
+                    "currency": rng.choice(["USD", "EUR", "GBP"]),
+                    "created_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "updated_at": created.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    "notes": rng.choice(["", "gift, wrap it", "leave at door", "null", "1,2,3"]),
+                }
+            )
         self.orders.extend(orders)
         return orders
 
-    def add_job(self, *, created_at: datetime | float | None = None, state: str = "success",
-                filter: str | None = None, csv_bytes: bytes | None = None,  # noqa: A002
-                error: str = "", finish_after_polls: int | None = None) -> str:
+    def add_job(
+        self,
+        *,
+        created_at: datetime | float | None = None,
+        state: str = "success",
+        filter: str | None = None,
+        csv_bytes: bytes | None = None,
+        error: str = "",
+        finish_after_polls: int | None = None,
+    ) -> str:
         """Preload a job created by someone else; a finished one gets its file now."""
-        when = created_at.timestamp() if isinstance(created_at, datetime) else (
-            created_at if created_at is not None else self.now())
-        job = FakeJob(id=str(uuid.uuid4()), created_at=when, filter=filter,
-                      finish_after_polls=finish_after_polls)
+        when = (
+            created_at.timestamp()
+            if isinstance(created_at, datetime)
+            else (created_at if created_at is not None else self.now())
+        )
+        job = FakeJob(
+            id=str(uuid.uuid4()),
+            created_at=when,
+            filter=filter,
+            finish_after_polls=finish_after_polls,
+        )
         with self.lock:
             self.jobs[job.id] = job
             if state in ("success", "failed"):
@@ -165,8 +236,14 @@ class FakeElasticPath(FakeHost):
         clauses = parse_filter(text or "")
         return [o for o in self.orders if all(_matches(o, *c) for c in clauses)]
 
-    def _finish(self, job: FakeJob, *, csv_bytes: bytes | None = None, error: str | None = None,
-                forced: str | None = None) -> None:
+    def _finish(
+        self,
+        job: FakeJob,
+        *,
+        csv_bytes: bytes | None = None,
+        error: str | None = None,
+        forced: str | None = None,
+    ) -> None:
         job.updated_at = self.now()
         if forced == "failed" or error or job.fail_with:
             job.state, job.error = "failed", error or job.fail_with or "Internal error"
@@ -187,8 +264,10 @@ class FakeElasticPath(FakeHost):
 
     def _progress(self) -> None:
         """Jobs run one at a time, first in first out: only the oldest unfinished one moves."""
-        queue = sorted((j for j in self._alive() if j.state in ("pending", "running")),
-                       key=lambda j: j.created_at)
+        queue = sorted(
+            (j for j in self._alive() if j.state in ("pending", "running")),
+            key=lambda j: j.created_at,
+        )
         if not queue:
             return
         head = queue[0]
@@ -196,8 +275,10 @@ class FakeElasticPath(FakeHost):
             head.state, head.started_at, head.updated_at = "running", self.now(), self.now()
         polls = head.finish_after_polls or self.finish_after_polls
         by_polls = self.finish_after_seconds is None and head.observations >= polls
-        by_time = (self.finish_after_seconds is not None
-                   and self.now() - (head.started_at or self.now()) >= self.finish_after_seconds)
+        by_time = (
+            self.finish_after_seconds is not None
+            and self.now() - (head.started_at or self.now()) >= self.finish_after_seconds
+        )
         if by_polls or by_time:
             self._finish(head)
             self._progress()
@@ -216,7 +297,9 @@ class FakeElasticPath(FakeHost):
             elif self.link_href_style == "api_file_endpoint":
                 href = f"{self.url}/v2/jobs/{job.id}/file"
         return {
-            "id": job.id, "type": "job", "job_type": job.job_type,
+            "id": job.id,
+            "type": "job",
+            "job_type": job.job_type,
             "status": STATUS_STYLES[self.status_style][job.state],
             "error": job.error,
             "link": {"href": href},
@@ -232,17 +315,23 @@ class FakeElasticPath(FakeHost):
     def _token(self, request: Request) -> Response:
         form = request.form()
         if form.get("grant_type") != "client_credentials" or (
-                form.get("client_id"), form.get("client_secret")) != (
-                self.client_id, self.client_secret):
+            form.get("client_id"),
+            form.get("client_secret"),
+        ) != (self.client_id, self.client_secret):
             return _error(401, "Unauthorized", "Invalid client credentials")
         token = secrets.token_hex(20)
         with self.lock:
             self.tokens[token] = self.now() + self.token_ttl_seconds
             self.tokens_issued.append(token)
-        return json_response({"access_token": token, "token_type": "Bearer",
-                              "expires_in": self.token_ttl_seconds,
-                              "expires": int(self.now() + self.token_ttl_seconds),
-                              "identifier": "client_credentials"})
+        return json_response(
+            {
+                "access_token": token,
+                "token_type": "Bearer",
+                "expires_in": self.token_ttl_seconds,
+                "expires": int(self.now() + self.token_ttl_seconds),
+                "identifier": "client_credentials",
+            }
+        )
 
     def _authorized(self, request: Request) -> bool:
         header = request.headers.get("authorization", "")
@@ -260,23 +349,34 @@ class FakeElasticPath(FakeHost):
                 return json_response({"data": [self._job_json(j) for j in jobs]})
             limit = min(int(request.query.get("page[limit]", 25)), 100)
             offset = int(request.query.get("page[offset]", 0))
-            page = jobs[offset: offset + limit]
+            page = jobs[offset : offset + limit]
             total_pages = max(1, -(-len(jobs) // limit))
             current = offset // limit + 1
 
             def link(page_offset: int) -> str:
                 return f"{self.url}/v2/jobs?page[limit]={limit}&page[offset]={page_offset}"
 
-            return json_response({
-                "data": [self._job_json(j) for j in page],
-                "links": {"current": link(offset), "first": link(0),
-                          "last": link((total_pages - 1) * limit),
-                          "next": link(offset + limit) if current < total_pages else None,
-                          "prev": link(max(0, offset - limit)) if offset else None},
-                "meta": {"page": {"limit": limit, "offset": offset, "current": current,
-                                  "total": total_pages},
-                         "results": {"total": len(jobs)}},
-            })
+            return json_response(
+                {
+                    "data": [self._job_json(j) for j in page],
+                    "links": {
+                        "current": link(offset),
+                        "first": link(0),
+                        "last": link((total_pages - 1) * limit),
+                        "next": link(offset + limit) if current < total_pages else None,
+                        "prev": link(max(0, offset - limit)) if offset else None,
+                    },
+                    "meta": {
+                        "page": {
+                            "limit": limit,
+                            "offset": offset,
+                            "current": current,
+                            "total": total_pages,
+                        },
+                        "results": {"total": len(jobs)},
+                    },
+                }
+            )
 
     def _get(self, request: Request, job_id: str) -> Response:
         if not self._authorized(request):
@@ -297,12 +397,16 @@ class FakeElasticPath(FakeHost):
                 return _not_found()
             if job.state != "success":
                 status = STATUS_STYLES["moltin"][job.state]
-                return _error(422, "Unprocessable Entity",
-                              f"Job has no file to download. Job status: {status}")
+                return _error(
+                    422,
+                    "Unprocessable Entity",
+                    f"Job has no file to download. Job status: {status}",
+                )
             job.links_given += 1
             expired = self.expire_first_link and job.links_given == 1
-            href = self.files.presign(f"exports/{job.id}.csv", self.link_ttl_seconds,
-                                      already_expired=expired)
+            href = self.files.presign(
+                f"exports/{job.id}.csv", self.link_ttl_seconds, already_expired=expired
+            )
         body = {"href": href} if self.file_style == "jssdk" else {"data": {"href": href}}
         return json_response(body)
 
@@ -323,8 +427,13 @@ class FakeElasticPath(FakeHost):
         except ValueError as error:
             return _error(400, "Bad Request", str(error))
         with self.lock:
-            job = FakeJob(id=str(uuid.uuid4()), created_at=self.now(), filter=text,
-                          fail_with=self.fail_created_jobs_with, created_via_api=True)
+            job = FakeJob(
+                id=str(uuid.uuid4()),
+                created_at=self.now(),
+                filter=text,
+                fail_with=self.fail_created_jobs_with,
+                created_via_api=True,
+            )
             self.jobs[job.id] = job
             body = self._job_json(job)
         if self.create_style == "moltin":
@@ -335,8 +444,9 @@ class FakeElasticPath(FakeHost):
 
     def created_jobs(self) -> list[FakeJob]:
         """Jobs created through POST /v2/jobs, oldest first."""
-        return sorted((j for j in self.jobs.values() if j.created_via_api),
-                      key=lambda j: j.created_at)
+        return sorted(
+            (j for j in self.jobs.values() if j.created_via_api), key=lambda j: j.created_at
+        )
 
 
 def parse_filter(text: str) -> list[tuple[str, str, str]]:
@@ -366,13 +476,29 @@ def _matches(order: dict, op: str, attribute: str, value: str) -> bool:
         actual, value = int(actual), int(value)  # type: ignore[assignment]
     if op == "like":
         return re.fullmatch(re.escape(value).replace(r"\*", ".*"), str(actual)) is not None
-    return {"eq": actual == value, "ge": actual >= value, "gt": actual > value,
-            "le": actual <= value, "lt": actual < value}[op]
+    return {
+        "eq": actual == value,
+        "ge": actual >= value,
+        "gt": actual > value,
+        "le": actual <= value,
+        "lt": actual < value,
+    }[op]
 
 
 def _error(status: int, title: str, detail: str) -> Response:
-    return json_response({"errors": [{"status": status, "title": title, "detail": detail,
-                                      "request_id": str(uuid.uuid4())}]}, status)
+    return json_response(
+        {
+            "errors": [
+                {
+                    "status": status,
+                    "title": title,
+                    "detail": detail,
+                    "request_id": str(uuid.uuid4()),
+                }
+            ]
+        },
+        status,
+    )
 
 
 def _unauthorized() -> Response:

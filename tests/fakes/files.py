@@ -22,8 +22,10 @@ _SECRET = b"fake-storage-signing-key"
 
 
 def _xml_error(status: int, code: str, message: str) -> Response:
-    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
-            f"<Message>{message}</Message></Error>").encode()
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code>'
+        f"<Message>{message}</Message></Error>"
+    ).encode()
     return Response(status, body, {"Content-Type": "application/xml"})
 
 
@@ -58,8 +60,13 @@ class FakeFileHost(FakeHost):
 
     def presign(self, key: str, ttl_seconds: float = 300, *, already_expired: bool = False) -> str:
         expires = int(self.clock() + (-60 if already_expired else ttl_seconds))
-        query = urlencode({"Expires": expires, "Signature": self._sign(key, expires),
-                           "Key-Pair-Id": "FAKEKEYPAIR"})
+        query = urlencode(
+            {
+                "Expires": expires,
+                "Signature": self._sign(key, expires),
+                "Key-Pair-Id": "FAKEKEYPAIR",
+            }
+        )
         return f"{self.url}/bucket/{quote(key)}?{query}"
 
     def drop_mid_file_next(self, count: int = 1) -> None:
@@ -84,25 +91,35 @@ class FakeFileHost(FakeHost):
                     yield chunk
         else:
             for offset in range(start, len(content), CHUNK):
-                yield content[offset: offset + CHUNK]
+                yield content[offset : offset + CHUNK]
 
     def _get(self, request: Request, key: str) -> Response:
         from urllib.parse import unquote
 
         key = unquote(key)
         if "authorization" in request.headers:
-            return _xml_error(400, "InvalidArgument",
-                              "Only one auth mechanism allowed; only the X-Amz-Algorithm query "
-                              "parameter, Signature query string parameter or the Authorization "
-                              "header should be specified")
+            return _xml_error(
+                400,
+                "InvalidArgument",
+                "Only one auth mechanism allowed; only the X-Amz-Algorithm query "
+                "parameter, Signature query string parameter or the Authorization "
+                "header should be specified",
+            )
         try:
             expires = int(request.query.get("Expires", ""))
         except ValueError:
-            return _xml_error(403, "AccessDenied", "Query-string authentication requires the "
-                                                   "Signature, Expires and Key-Pair-Id parameters")
+            return _xml_error(
+                403,
+                "AccessDenied",
+                "Query-string authentication requires the "
+                "Signature, Expires and Key-Pair-Id parameters",
+            )
         if not hmac.compare_digest(request.query.get("Signature", ""), self._sign(key, expires)):
-            return _xml_error(403, "SignatureDoesNotMatch", "The request signature we calculated "
-                                                            "does not match the signature you provided")
+            return _xml_error(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided",
+            )
         if self.clock() > expires:
             return _xml_error(403, "AccessDenied", "Request has expired")
         if key not in self.files:
@@ -111,8 +128,11 @@ class FakeFileHost(FakeHost):
         size = self._size(key)
         start = 0
         status = 200
-        headers = {"Content-Type": self.content_types[key], "Accept-Ranges": "bytes",
-                   "ETag": f'"{hashlib.md5(key.encode()).hexdigest()}"'}
+        headers = {
+            "Content-Type": self.content_types[key],
+            "Accept-Ranges": "bytes",
+            "ETag": f'"{hashlib.md5(key.encode()).hexdigest()}"',
+        }
         range_header = request.headers.get("range", "")
         if range_header.startswith("bytes=") and range_header.endswith("-"):
             start = int(range_header[6:-1])

@@ -22,23 +22,40 @@ CLIENT_ID = "sandbox-client"
 CLIENT_SECRET = "sandbox-secret"
 
 
-def build(host: str = "127.0.0.1", ep_port: int = 8711, files_host: str = "127.0.0.2",
-          files_port: int = 8719) -> tuple[FakeFileHost, FakeElasticPath]:
+def build(
+    host: str = "127.0.0.1",
+    ep_port: int = 8711,
+    files_host: str = "127.0.0.2",
+    files_port: int = 8719,
+) -> tuple[FakeFileHost, FakeElasticPath]:
     files = FakeFileHost(files_host, files_port)
-    elasticpath = FakeElasticPath(files, client_id=CLIENT_ID, client_secret=CLIENT_SECRET,
-                                  host=host, port=ep_port, finish_after_seconds=1.0,
-                                  status_style="spec")
+    elasticpath = FakeElasticPath(
+        files,
+        client_id=CLIENT_ID,
+        client_secret=CLIENT_SECRET,
+        host=host,
+        port=ep_port,
+        finish_after_seconds=1.0,
+        status_style="spec",
+    )
     now = datetime.now(timezone.utc)
     elasticpath.generate_orders(1500, now - timedelta(days=45), now, seed=2024)
     # Jobs someone already ran in the store: one done, one that matched nothing, one that
     # finishes shortly after the sandbox starts.
-    elasticpath.add_job(created_at=now - timedelta(days=2), state="success",
-                        filter="ge(created_at,{:%Y-%m-%d}):eq(payment,refunded)".format(
-                            now - timedelta(days=40)))
-    elasticpath.add_job(created_at=now - timedelta(days=1), state="failed",
-                        filter="eq(currency,JPY)", error="No results matched the supplied filter")
-    elasticpath.add_job(created_at=now - timedelta(hours=1), state="pending",
-                        filter="eq(status,cancelled)")
+    elasticpath.add_job(
+        created_at=now - timedelta(days=2),
+        state="success",
+        filter=f"ge(created_at,{now - timedelta(days=40):%Y-%m-%d}):eq(payment,refunded)",
+    )
+    elasticpath.add_job(
+        created_at=now - timedelta(days=1),
+        state="failed",
+        filter="eq(currency,JPY)",
+        error="No results matched the supplied filter",
+    )
+    elasticpath.add_job(
+        created_at=now - timedelta(hours=1), state="pending", filter="eq(status,cancelled)"
+    )
     return files, elasticpath
 
 
@@ -53,8 +70,12 @@ def main() -> None:
     files, elasticpath = build(args.host, args.ep_port, args.files_host, args.files_port)
     files.start()
     elasticpath.start()
-    urls = {"elasticpath": elasticpath.url, "files": files.url,
-            "client_id": CLIENT_ID, "client_secret": CLIENT_SECRET}
+    urls = {
+        "elasticpath": elasticpath.url,
+        "files": files.url,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+    }
     print(f"sandbox: Elastic Path at {elasticpath.url}, files at {files.url}", flush=True)
     if args.ready_file:
         args.ready_file.write_text(json.dumps(urls))

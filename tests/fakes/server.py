@@ -6,6 +6,7 @@ if need be (Meltano runs the tap as a subprocess, so in-process mocks cannot ser
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -47,8 +48,9 @@ class Response:
 
 
 def json_response(value: t.Any, status: int = 200, headers: dict | None = None) -> Response:
-    return Response(status, json.dumps(value).encode(),
-                    {"Content-Type": "application/json", **(headers or {})})
+    return Response(
+        status, json.dumps(value).encode(), {"Content-Type": "application/json", **(headers or {})}
+    )
 
 
 @dataclass
@@ -75,8 +77,9 @@ class FakeHost:
     def start(self) -> FakeHost:
         self._server = _Server((self.host, self.port), _handler_for(self))
         self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, daemon=True,
-                         name=f"fake-{self.host}:{self.port}").start()
+        threading.Thread(
+            target=self._server.serve_forever, daemon=True, name=f"fake-{self.host}:{self.port}"
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -108,21 +111,35 @@ class FakeHost:
     def requests_to(self, pattern: str, method: str | None = None) -> list[Request]:
         regex = re.compile(pattern)
         with self.lock:
-            return [r for r in self.log
-                    if regex.search(r.path) and (method is None or r.method == method)]
+            return [
+                r
+                for r in self.log
+                if regex.search(r.path) and (method is None or r.method == method)
+            ]
 
     def clear_log(self) -> None:
         with self.lock:
             self.log.clear()
 
-    def fail_next(self, count: int = 1, status: int = 429, *, headers: dict | None = None,
-                  body: bytes | None = None, path: str | None = None) -> None:
+    def fail_next(
+        self,
+        count: int = 1,
+        status: int = 429,
+        *,
+        headers: dict | None = None,
+        body: bytes | None = None,
+        path: str | None = None,
+    ) -> None:
         """Answer the next `count` matching requests with `status` instead."""
         if headers is None and status == 429:
             headers = {"Retry-After": "1"}
-        response = Response(status, body if body is not None else json.dumps(
-            {"errors": [{"status": status, "title": "Injected failure"}]}).encode(),
-            {"Content-Type": "application/json", **(headers or {})})
+        response = Response(
+            status,
+            body
+            if body is not None
+            else json.dumps({"errors": [{"status": status, "title": "Injected failure"}]}).encode(),
+            {"Content-Type": "application/json", **(headers or {})},
+        )
         with self.lock:
             self._faults.append(_Fault(count, re.compile(path) if path else None, response))
 
@@ -161,7 +178,7 @@ def _handler_for(host: FakeHost) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, format: str, *args: t.Any) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: t.Any) -> None:
             """Quiet: tests read the request log instead."""
 
         def _handle(self) -> None:
@@ -169,10 +186,12 @@ def _handler_for(host: FakeHost) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else b""
             request = Request(
-                method=self.command, path=parts.path,
+                method=self.command,
+                path=parts.path,
                 query={k: v[0] for k, v in parse_qs(parts.query).items()},
                 headers={k.lower(): v for k, v in self.headers.items()},
-                body=body, host=host.netloc,
+                body=body,
+                host=host.netloc,
             )
             response = host.dispatch(request)
             if response is None:
@@ -204,11 +223,9 @@ def _handler_for(host: FakeHost) -> type[BaseHTTPRequestHandler]:
 
         def _drop(self) -> None:
             self.close_connection = True
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle  # noqa: N815
+        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
     return Handler
