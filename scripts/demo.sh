@@ -9,6 +9,7 @@ export MELTANO_SEND_ANONYMOUS_USAGE_STATS=false PIP_DISABLE_PIP_VERSION_CHECK=1
 .venv/bin/pip install -q -e '.[dev]'
 .venv/bin/meltano install
 
+mkdir -p output  # target-duckdb does not create the folder of its database
 ready=$(mktemp -u)
 .venv/bin/python -m tests.fakes.sandbox --ready-file "$ready" &
 sandbox=$!
