@@ -135,3 +135,27 @@ def test_a_short_lived_token_is_refreshed_before_it_expires(ep):
         if r.path.startswith("/v2/")
         and r.headers.get("authorization", "").removeprefix("Bearer ") not in ep.tokens_issued
     ]
+
+
+def test_a_file_larger_than_max_file_bytes_is_refused_naming_the_setting(ep, finished_job):
+    with pytest.raises(Exception, match=rf"elasticpath job {finished_job}.*max_file_bytes"):
+        run_tap(ep_config(ep, max_file_bytes=1000))
+
+
+def test_a_gzip_file_that_inflates_past_max_file_bytes_is_refused(ep):
+    import gzip
+
+    job = ep.add_job(created_at=days_ago(1), csv_bytes=gzip.compress(b"a\n" + b"0\n" * 500_000))
+    with pytest.raises(Exception, match=rf"elasticpath job {job}.*max_file_bytes"):
+        run_tap(ep_config(ep, max_file_bytes=100_000))
+
+
+def test_spooled_files_are_deleted_after_use_even_when_a_file_fails(ep, tmp_path, monkeypatch):
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    ep.add_job(created_at=days_ago(2), csv_bytes=b"a,b\n1,2\n")
+    ep.add_job(created_at=days_ago(1), csv_bytes=b"a,b\n1,2,3\n")
+    with pytest.raises(Exception, match="fields"):
+        run_tap(ep_config(ep))
+    assert list(tmp_path.glob("tap-exportjobs-*")) == []
