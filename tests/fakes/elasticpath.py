@@ -378,23 +378,26 @@ class FakeElasticPath(FakeHost):
                 }
             )
 
-    def _get(self, request: Request, job_id: str) -> Response:
+    def _live_job(self, request: Request, job_id: str) -> FakeJob | Response:
+        """The job, or the error the API answers instead (401, 404)."""
         if not self._authorized(request):
             return _unauthorized()
+        job = next((j for j in self._alive() if j.id == job_id), None)
+        return job if job is not None else _not_found()
+
+    def _get(self, request: Request, job_id: str) -> Response:
         with self.lock:
-            job = next((j for j in self._alive() if j.id == job_id), None)
-            if job is None:
-                return _not_found()
+            job = self._live_job(request, job_id)
+            if isinstance(job, Response):
+                return job
             self._observe([job])
             return json_response({"data": self._job_json(job)})
 
     def _file(self, request: Request, job_id: str) -> Response:
-        if not self._authorized(request):
-            return _unauthorized()
         with self.lock:
-            job = next((j for j in self._alive() if j.id == job_id), None)
-            if job is None:
-                return _not_found()
+            job = self._live_job(request, job_id)
+            if isinstance(job, Response):
+                return job
             if job.state != "success":
                 status = STATUS_STYLES["moltin"][job.state]
                 return _error(
