@@ -15,7 +15,7 @@ import logging
 import re
 import time
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from functools import cached_property
 
@@ -124,6 +124,16 @@ def utc_now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+@dataclass
+class _Run:
+    """One sync of a job stream: where listing starts, when waiting stops, what was seen."""
+
+    bookmark: str | None
+    since: datetime
+    deadline: float
+    seen: list[str] = field(default_factory=list)
+
+
 @dataclass(frozen=True)
 class ExportSpec:
     """One configured export the tap creates itself, window by window."""
@@ -158,10 +168,17 @@ class Ledger:
     def settled(self, entry: dict) -> bool:
         return entry.get("status") in TERMINAL and entry.get("file") != "pending"
 
-    def unsettled_ids(self) -> list[str]:
-        return [job_id for job_id, e in self.jobs.items() if not self.settled(e)]
+    def unsettled_ids(self, partition: dict | None = None) -> list[str]:
+        """Unsettled jobs, of one partition when given (entries keep theirs)."""
+        return [
+            job_id
+            for job_id, e in self.jobs.items()
+            if not self.settled(e) and (partition is None or e.get("partition", {}) == partition)
+        ]
 
-    def record_emitted(self, record: dict, *, wants_file: bool) -> None:
+    def record_emitted(
+        self, record: dict, *, wants_file: bool, partition: dict | None = None
+    ) -> None:
         entry = self.jobs.setdefault(record["id"], {})
         entry.update(
             created_at=record["created_at"],
@@ -169,6 +186,8 @@ class Ledger:
             status=record["status"],
             status_raw=record.get("status_raw"),
         )
+        if partition and any(partition.values()):
+            entry["partition"] = partition
         if wants_file and entry.get("file") != "done":
             entry["file"] = "pending"
         elif not wants_file and entry.get("file") == "pending":
@@ -257,9 +276,13 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
         super().__init__(tap, schema=self.build_schema())
         partition_keys = [p.name for p in self.partition_properties]
         self.primary_keys = ["provider", "id", *partition_keys]
-        self.state_partitioning_keys = partition_keys
+        # One state for the whole stream however many partitions it runs for (a job stream
+        # under m3ter revisions runs once per revision): the ledger keys jobs by id and
+        # remembers each one's partition, so state never grows with the partitions.
+        self.state_partitioning_keys = []
         self._needs_file: set[str] = set()
         self._warned_statuses: set[str] = set()
+        self._run: _Run | None = None
 
     @classmethod
     def build_schema(cls) -> dict:
@@ -378,22 +401,48 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
 
     # -- the sync -----------------------------------------------------------------------
 
+    def partition_of(self, context: Context | None) -> dict:
+        return {p.name: (context or {}).get(p.name) for p in self.partition_properties}
+
+    def _begin_run(self) -> _Run:
+        """What holds for the whole sync, across every partition it runs for."""
+        if self._run is None:
+            bookmark = self.get_context_state(None).get("replication_key_value")
+            self._run = _Run(
+                bookmark=bookmark,
+                since=max(filter(None, [parse_timestamp(bookmark), self.start_date()])),
+                deadline=time.monotonic() + float(self.config.get("max_wait_seconds", 600)),
+            )
+        return self._run
+
+    def finish_run(self) -> None:
+        """Move the bookmark once every partition of this sync is done.
+
+        Moving it after one partition would let the next run skip older jobs of partitions
+        this run had not reached yet.
+        """
+        if self._run is None:
+            return
+        state = self.get_context_state(None)
+        state["replication_key"] = self.replication_key
+        state["replication_key_value"] = self.ledger(None).advance_bookmark(
+            self._run.bookmark, self._run.seen
+        )
+        self._run = None
+
     def get_records(self, context: Context | None) -> Iterator[dict]:
+        run = self._begin_run()
         ledger = self.ledger(context)
-        state = self.get_context_state(context)
-        bookmark = state.get("replication_key_value")
-        since = max(filter(None, [parse_timestamp(bookmark), self.start_date()]))
-        deadline = time.monotonic() + float(self.config.get("max_wait_seconds", 600))
-        seen: list[str] = []
+        partition = self.partition_of(context)
 
         found: dict[str, dict] = {}
         for raw in self.request_records(context):
             record = self.to_record(raw, context)
             created = parse_timestamp(record["created_at"])
-            if record["id"] in ledger.jobs or (created and created >= since):
+            if record["id"] in ledger.jobs or (created and created >= run.since):
                 found[record["id"]] = record
-                seen.append(record["created_at"])
-        for job_id in ledger.unsettled_ids():
+                run.seen.append(record["created_at"])
+        for job_id in ledger.unsettled_ids(partition):
             if job_id not in found:
                 found[job_id] = self._refetch(job_id, ledger, context)
 
@@ -401,13 +450,12 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
             sorted(found.values(), key=lambda r: _sort_key(r["created_at"])),
             ledger,
             context,
-            deadline,
+            run.deadline,
         )
         for spec in self.export_specs(context):
-            yield from self._run_export(spec, ledger, context, deadline)
-
-        state["replication_key"] = self.replication_key
-        state["replication_key_value"] = ledger.advance_bookmark(bookmark, seen)
+            yield from self._run_export(spec, ledger, context, run.deadline)
+        if self.parent_stream_type is None:
+            self.finish_run()
 
     def to_record(self, raw: dict, context: Context | None) -> dict:
         record = self.normalize_job(raw, context)
@@ -513,10 +561,11 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
                     "status_raw": (entry or {}).get("status_raw"),
                 },
                 wants_file=True,
+                partition=self.partition_of(record),
             )
         yield record
         self._needs_file.discard(record["id"])
-        ledger.record_emitted(record, wants_file=wants_file)
+        ledger.record_emitted(record, wants_file=wants_file, partition=self.partition_of(record))
 
     def generate_child_contexts(self, record: dict, context: Context | None) -> Iterable[dict]:
         """Rows are synced only for jobs whose file is owed; the context carries ids only."""
@@ -659,6 +708,19 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
             return
 
 
+class FinishesJobRuns:
+    """Mixed into a top-level stream that has job streams below it (tables -> revisions ->
+    jobs): once its own records, and so every descendant's, are synced, the job streams
+    below move their bookmarks (see `JobStream.finish_run`)."""
+
+    def get_records(self, context: Context | None) -> Iterator[dict]:
+        yield from super().get_records(context)  # type: ignore[misc]
+        if self.parent_stream_type is None:  # type: ignore[attr-defined]
+            for stream in self.descendent_streams:  # type: ignore[attr-defined]
+                if isinstance(stream, JobStream):
+                    stream.finish_run()
+
+
 def fingerprint(*parts: t.Any) -> str:
     """A short, stable digest of what an export asks for."""
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
@@ -676,6 +738,7 @@ __all__ = [
     "DownloadLink",
     "ExportSpec",
     "ExportWindow",
+    "FinishesJobRuns",
     "JobStream",
     "Ledger",
     "fingerprint",

@@ -62,11 +62,10 @@ class ReportRowsStream(CheckpointMixin, Stream):
                 *parent.partition_properties.wrapped.values(),
             ).to_dict(),
         )
-        partition_keys = [p.name for p in parent.partition_properties]
         self.primary_keys = ["provider", "job_id", "row_number"]
-        # State lives in the parent's ledger; keep this stream's own state to one entry per
-        # parent partition rather than one per job.
-        self.state_partitioning_keys = partition_keys
+        # Progress lives in the parent's ledger; this stream's own state stays one empty
+        # entry rather than one per job.
+        self.state_partitioning_keys = []
 
     @property
     def job_stream(self) -> JobStream:
