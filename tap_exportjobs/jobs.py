@@ -268,6 +268,8 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
     partition_properties: t.ClassVar[th.PropertiesList] = th.PropertiesList()
     #: Statuses the storage host answers for a link that has expired.
     link_expired_statuses: t.ClassVar[tuple[int, ...]] = (403, 410)
+    #: How long after creation the API still serves a finished job's file, if limited.
+    file_lifetime: t.ClassVar[timedelta | None] = None
 
     replication_key = "created_at"
     is_sorted = False
@@ -544,6 +546,15 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
         entry = ledger.get(record["id"])
         wants_file = self.wants_file(record)
         owes_file = wants_file and (entry is None or entry.get("file") != "done")
+        if owes_file and self._file_gone(record):
+            self.logger.warning(
+                "%s: job %s finished more than %s ago and its file was never read; the API no "
+                "longer serves it (recorded as expired)", self.name, record["id"],
+                self.file_lifetime,
+            )
+            record = {**record, "status": EXPIRED, "is_terminal": True,
+                      "error": record.get("error") or "The file is no longer available"}
+            wants_file = owes_file = False
         changed = (
             entry is None
             or entry.get("status") != record["status"]
@@ -566,6 +577,10 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
         yield record
         self._needs_file.discard(record["id"])
         ledger.record_emitted(record, wants_file=wants_file, partition=self.partition_of(record))
+
+    def _file_gone(self, record: dict) -> bool:
+        created = parse_timestamp(record.get("created_at"))
+        return bool(self.file_lifetime and created and utc_now() - created > self.file_lifetime)
 
     def generate_child_contexts(self, record: dict, context: Context | None) -> Iterable[dict]:
         """Rows are synced only for jobs whose file is owed; the context carries ids only."""

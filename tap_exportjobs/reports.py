@@ -74,7 +74,8 @@ class ReportRowsStream(CheckpointMixin, Stream):
     def get_records(self, context: Context | None) -> Iterator[dict]:
         assert context is not None  # a child stream always runs for one job
         job_id = context["job_id"]
-        parent_context = {k: v for k, v in context.items() if k != "job_id"} or None
+        partition = {k: v for k, v in context.items() if k != "job_id"}
+        parent_context = partition or None
         jobs = self.job_stream
         ledger = jobs.ledger(parent_context)
         already = int((ledger.get(job_id) or {}).get("rows_emitted") or 0)
@@ -98,6 +99,7 @@ class ReportRowsStream(CheckpointMixin, Stream):
                     if row_number <= already:
                         continue
                     yield {
+                        **partition,
                         "provider": jobs.provider,
                         "job_id": job_id,
                         "row_number": row_number,

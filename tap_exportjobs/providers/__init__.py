@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from tap_exportjobs.providers import elasticpath
+from tap_exportjobs.providers import elasticpath, m3ter
 
 #: Config block name -> provider module. A provider is on when its block is present.
 PROVIDERS = {
     elasticpath.NAME: elasticpath,
+    m3ter.NAME: m3ter,
 }

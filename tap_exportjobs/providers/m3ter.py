@@ -1,0 +1,397 @@
+"""m3ter: lookup-table revision data jobs, data export destinations and data export jobs.
+
+See shared/api-notes/m3ter.md. Every list pages with `pageSize`/`nextToken`; tokens come
+from a Basic-authenticated client-credentials call and an expired one may answer 403 as
+well as 401; download links are presigned and expire (`downloadUrlExpiry` on lookup-table
+jobs, 15 minutes from `getdownloadurl` for data exports, which only works for a day).
+"""
+
+from __future__ import annotations
+
+import base64
+import typing as t
+from datetime import timedelta
+
+from singer_sdk import RESTStream
+from singer_sdk import typing as th
+from singer_sdk.exceptions import FatalAPIError
+from singer_sdk.pagination import JSONPathPaginator
+
+from tap_exportjobs.download import DownloadError, DownloadLink, expiry_from_url
+from tap_exportjobs.http import ClientCredentialsAuthenticator, RetryPolicyMixin
+from tap_exportjobs.jobs import (
+    FAILED,
+    PENDING,
+    RUNNING,
+    SUCCEEDED,
+    FinishesJobRuns,
+    JobStream,
+    parse_timestamp,
+)
+from tap_exportjobs.reports import ReportRowsStream
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
+
+    from singer_sdk.helpers.types import Context
+
+NAME = "m3ter"
+DEFAULT_API_URL = "https://api.m3ter.com"
+PAGE_SIZE = 100
+#: getdownloadurl only answers for exports that ran in the last 24 hours.
+EXPORT_DOWNLOAD_WINDOW = timedelta(hours=24)
+DOWNLOAD_CONTENT_TYPES = {"csv": "text/csv", "jsonl": "application/jsonl"}
+
+SETTINGS = th.Property(
+    NAME,
+    th.ObjectType(
+        th.Property("org_id", th.StringType, required=True, description="Organization id"),
+        th.Property("client_id", th.StringType, required=True,
+                    description="Service user Access Key id"),
+        th.Property("client_secret", th.StringType, required=True, secret=True,
+                    description="Service user API secret"),
+        th.Property("api_url", th.StringType, default=DEFAULT_API_URL,
+                    description="Config API base URL; token at {api_url}/oauth/token"),
+        th.Property("lookup_table_ids", th.ArrayType(th.StringType),
+                    description="Only these lookup tables (default: all)"),
+        th.Property("download_lookup_tables", th.BooleanType, default=False,
+                    description="Trigger a DOWNLOAD job for each selected table's current "
+                                "revision when none was taken since the last run, so table "
+                                "contents arrive as rows"),
+        th.Property("download_format", th.StringType(allowed_values=["csv", "jsonl"]),
+                    default="csv", description="File format of the DOWNLOAD jobs the tap "
+                                               "triggers"),
+    ),
+    description="m3ter. Present = enabled.",
+)
+
+
+def validate(block: dict) -> list[str]:
+    problems = []
+    ids = block.get("lookup_table_ids")
+    if ids is not None and not all(isinstance(i, str) and i for i in ids):
+        problems.append("m3ter.lookup_table_ids must be a list of lookup table ids")
+    return problems
+
+
+class M3terAuthenticator(ClientCredentialsAuthenticator):
+    """Client credentials in a Basic header, grant_type in the form body (5-hour tokens)."""
+
+    def token_request_kwargs(self) -> dict[str, t.Any]:
+        pair = f"{self.client_id}:{self.client_secret}".encode()
+        return {
+            "data": {"grant_type": "client_credentials"},
+            "headers": {"Authorization": f"Basic {base64.b64encode(pair).decode()}"},
+        }
+
+
+class M3terAPI:
+    """What every m3ter stream shares: base URL, token, cursor paging, 401/403 refresh."""
+
+    #: An expired token is documented under 403 as well as 401: refresh once, retry once.
+    auth_failure_statuses: t.ClassVar[tuple[int, ...]] = (401, 403)
+    records_jsonpath = "$.data[*]"
+    provider = NAME
+
+    @property
+    def settings(self) -> dict:
+        return self.config[NAME]  # type: ignore[attr-defined]
+
+    @property
+    def url_base(self) -> str:
+        api = (self.settings.get("api_url") or DEFAULT_API_URL).rstrip("/")
+        return f"{api}/organizations/{self.settings['org_id']}"
+
+    @property
+    def authenticator(self) -> M3terAuthenticator:
+        api = (self.settings.get("api_url") or DEFAULT_API_URL).rstrip("/")
+        return self._tap.shared_authenticator(  # type: ignore[attr-defined]
+            NAME,
+            lambda: M3terAuthenticator(
+                token_url=f"{api}/oauth/token",
+                client_id=self.settings["client_id"],
+                client_secret=self.settings["client_secret"],
+            ),
+        )
+
+    def get_new_paginator(self) -> JSONPathPaginator:
+        return JSONPathPaginator("$.nextToken")
+
+    def get_url_params(self, context: Context | None, next_page_token: str | None) -> dict:
+        return {"pageSize": PAGE_SIZE, "nextToken": next_page_token or None}
+
+
+AUDIT_PROPERTIES = (
+    th.Property("version", th.IntegerType),
+    th.Property("dtCreated", th.DateTimeType),
+    th.Property("dtLastModified", th.DateTimeType),
+    th.Property("createdBy", th.StringType),
+    th.Property("lastModifiedBy", th.StringType),
+)
+
+
+class ExportDestinationsStream(M3terAPI, RetryPolicyMixin, RESTStream):
+    """S3 and GCS destinations, incremental on dtLastModified."""
+
+    name = "m3ter_export_destinations"
+    path = "/dataexports/destinations"
+    primary_keys: t.ClassVar[list[str]] = ["id"]
+    replication_key = "dtLastModified"
+    schema = th.PropertiesList(
+        th.Property("id", th.StringType, required=True),
+        th.Property("name", th.StringType),
+        th.Property("code", th.StringType),
+        th.Property("destinationType", th.StringType),
+        th.Property("bucketName", th.StringType),
+        th.Property("prefix", th.StringType),
+        th.Property("partitionOrder", th.StringType),
+        th.Property("iamRoleArn", th.StringType),
+        th.Property("projectNumber", th.StringType),
+        th.Property("poolId", th.StringType),
+        th.Property("providerId", th.StringType),
+        th.Property("serviceAccountEmail", th.StringType),
+        *AUDIT_PROPERTIES,
+    ).to_dict()
+
+    def get_records(self, context: Context | None) -> Iterator[dict]:
+        since = self.get_starting_timestamp(context)
+        for record in self.request_records(context):
+            changed = parse_timestamp(record.get("dtLastModified"))
+            if since is None or changed is None or changed >= since:
+                yield record
+
+
+class LookupTablesStream(FinishesJobRuns, M3terAPI, RetryPolicyMixin, RESTStream):
+    name = "m3ter_lookup_tables"
+    path = "/lookuptables"
+    primary_keys: t.ClassVar[list[str]] = ["id"]
+    schema = th.PropertiesList(
+        th.Property("id", th.StringType, required=True),
+        th.Property("name", th.StringType),
+        th.Property("code", th.StringType),
+        th.Property("customFields", th.ObjectType(additional_properties=True)),
+        th.Property("activeRevision", th.ObjectType(additional_properties=True)),
+        *AUDIT_PROPERTIES,
+    ).to_dict()
+
+    def __init__(self, tap: t.Any) -> None:
+        super().__init__(tap)
+        self.state_partitioning_keys = []
+
+    def get_records(self, context: Context | None) -> Iterator[dict]:
+        wanted = self.settings.get("lookup_table_ids")
+        for record in super().get_records(context):
+            if not wanted or record["id"] in wanted:
+                yield record
+
+    def get_child_context(self, record: dict, context: Context | None) -> dict:
+        return {"lookupTableId": record["id"]}
+
+
+class LookupTableRevisionsStream(M3terAPI, RetryPolicyMixin, RESTStream):
+    name = "m3ter_lookup_table_revisions"
+    path = "/lookuptables/{lookupTableId}/revisions"
+    parent_stream_type = LookupTablesStream
+    primary_keys: t.ClassVar[list[str]] = ["id"]
+    schema = th.PropertiesList(
+        th.Property("id", th.StringType, required=True),
+        th.Property("lookupTableId", th.StringType),
+        th.Property("name", th.StringType),
+        th.Property("status", th.StringType),
+        th.Property("startDate", th.DateTimeType),
+        th.Property("fields", th.ArrayType(th.ObjectType(
+            th.Property("name", th.StringType), th.Property("type", th.StringType)))),
+        th.Property("keys", th.ArrayType(th.StringType)),
+        th.Property("itemCount", th.IntegerType),
+        th.Property("customFields", th.ObjectType(additional_properties=True)),
+        *AUDIT_PROPERTIES,
+    ).to_dict()
+
+    def __init__(self, tap: t.Any) -> None:
+        super().__init__(tap)
+        self.state_partitioning_keys = []  # revisions are walked in full; state stays small
+
+    def get_child_context(self, record: dict, context: Context | None) -> dict:
+        return {"lookupTableId": context["lookupTableId"], "revisionId": record["id"]}
+
+
+class LookupTableDataJobsStream(M3terAPI, JobStream):
+    """COPY, UPLOAD, DOWNLOAD and ARCHIVE jobs of each revision."""
+
+    name = "m3ter_lookup_table_data_jobs"
+    path = "/lookuptables/{lookupTableId}/revisions/{revisionId}/data/jobs"
+    parent_stream_type = LookupTableRevisionsStream
+    status_map: t.ClassVar[dict[str, str]] = {
+        "pending": PENDING, "running": RUNNING, "succeeded": SUCCEEDED, "failed": FAILED,
+    }
+    #: Statuses S3 answers for a presigned link that expired or was refused.
+    link_expired_statuses: t.ClassVar[tuple[int, ...]] = (400, 403, 410)
+    partition_properties = th.PropertiesList(
+        th.Property("lookupTableId", th.StringType),
+        th.Property("revisionId", th.StringType),
+    )
+    provider_properties = th.PropertiesList(
+        th.Property("version", th.IntegerType),
+        th.Property("fileName", th.StringType),
+        th.Property("lookupTableRevisionId", th.StringType),
+        th.Property("destinationLookupTableRevisionId", th.StringType),
+        th.Property("jobDate", th.StringType),
+        th.Property("type", th.StringType),
+        th.Property("failureReason", th.StringType),
+        th.Property("downloadUrl", th.StringType),
+        th.Property("downloadUrlExpiry", th.StringType),
+    )
+
+    def normalize_job(self, raw: dict, context: Context | None) -> dict:
+        return {
+            **raw,
+            "job_type": raw.get("type"),
+            "status_raw": raw.get("status"),
+            "created_at": raw.get("jobDate"),
+            "file_format": _format_of(raw.get("fileName")),
+            "download_url": raw.get("downloadUrl"),
+            "download_url_expires_at": raw.get("downloadUrlExpiry"),
+            "downloadUrl": self.redact(raw.get("downloadUrl")),
+            "error": raw.get("failureReason"),
+        }
+
+    def has_file(self, record: dict) -> bool:
+        return record["status"] == SUCCEEDED and record.get("job_type") == "DOWNLOAD"
+
+    def _job_path(self, job_id: str, context: Context | None) -> str:
+        ctx = context or {}
+        return (f"/lookuptables/{ctx['lookupTableId']}/revisions/{ctx['revisionId']}"
+                f"/data/jobs/{job_id}")
+
+    def fetch_job(self, job_id: str, context: Context | None) -> dict | None:
+        body = self.request_json("GET", self._job_path(job_id, context), context,
+                                 missing_ok=True)
+        return body if isinstance(body, dict) else None
+
+    def download_link(self, job_id: str, context: Context | None) -> DownloadLink:
+        job = self.fetch_job(job_id, context) or {}
+        url = job.get("downloadUrl")
+        if not url:
+            raise DownloadError(f"m3ter lookup table data job {job_id} has no downloadUrl")
+        return DownloadLink(
+            url=url,
+            expires_at=parse_timestamp(job.get("downloadUrlExpiry")) or expiry_from_url(url),
+            file_format=_format_of(job.get("fileName")),
+        )
+
+    # -- DOWNLOAD jobs the tap triggers (download_lookup_tables) ----------------------
+
+    def get_records(self, context: Context | None) -> Iterator[dict]:
+        if self.settings.get("download_lookup_tables") and context:
+            self._ensure_download_job(context)
+        yield from super().get_records(context)
+
+    def _ensure_download_job(self, context: Context) -> None:
+        """One DOWNLOAD job per table revision version: adopt a pending one, else create.
+
+        Recorded in state before anything waits on it, so a run that stops resumes the job
+        instead of triggering another.
+        """
+        revision = self.request_json(
+            "GET", f"/lookuptables/{context['lookupTableId']}/revisions/{context['revisionId']}",
+            context, missing_ok=True) or {}
+        if revision.get("status") != "PUBLISHED":
+            return  # only the table's current revision is downloaded
+        downloads = self.get_context_state(None).setdefault("downloads", {})
+        version = f"{context['revisionId']}@{revision.get('version', '')}"
+        if (downloads.get(context["lookupTableId"]) or {}).get("version") == version:
+            return  # taken since it last changed
+        pending = [job for job in self.request_records(context)
+                   if job.get("type") == "DOWNLOAD" and job.get("status") == "PENDING"]
+        if pending:
+            job_id = pending[0]["id"]
+        else:
+            content_type = DOWNLOAD_CONTENT_TYPES[self.settings.get("download_format", "csv")]
+            body = self.request_json(
+                "POST",
+                f"/lookuptables/{context['lookupTableId']}/revisions/{context['revisionId']}"
+                "/data/jobs/download",
+                context, json={"contentType": content_type})
+            job_id = body["jobId"]
+            self.logger.info("m3ter: triggered DOWNLOAD job %s for lookup table %s revision %s",
+                             job_id, context["lookupTableId"], context["revisionId"])
+        downloads[context["lookupTableId"]] = {"version": version, "job_id": job_id}
+        self.checkpoint()
+
+
+class LookupTableDataRowsStream(ReportRowsStream):
+    name = "m3ter_lookup_table_data_rows"
+    parent_stream_type = LookupTableDataJobsStream
+
+
+class DataExportJobsStream(M3terAPI, JobStream):
+    """Export jobs (usage and operational), listed from the bookmark on."""
+
+    name = "m3ter_data_export_jobs"
+    path = "/dataexports/jobs"
+    status_map: t.ClassVar[dict[str, str]] = {
+        "pending": PENDING, "running": RUNNING, "succeeded": SUCCEEDED, "failed": FAILED,
+    }
+    link_expired_statuses: t.ClassVar[tuple[int, ...]] = (400, 403, 410)
+    #: m3ter deletes export files a day after the run; getdownloadurl stops answering.
+    file_lifetime = EXPORT_DOWNLOAD_WINDOW
+    provider_properties = th.PropertiesList(
+        th.Property("version", th.IntegerType),
+        th.Property("scheduleId", th.StringType),
+        th.Property("sourceType", th.StringType),
+        th.Property("dateCreated", th.DateTimeType),
+        th.Property("startedAt", th.DateTimeType),
+    )
+
+    def get_url_params(self, context: Context | None, next_page_token: str | None) -> dict:
+        params = super().get_url_params(context, next_page_token)
+        since = self._begin_run().since
+        params["dateCreatedStart"] = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return params
+
+    def normalize_job(self, raw: dict, context: Context | None) -> dict:
+        return {
+            **raw,
+            "job_type": raw.get("sourceType"),
+            "status_raw": raw.get("status"),
+            "created_at": raw.get("dateCreated"),
+            "updated_at": raw.get("startedAt"),
+        }
+
+    def fetch_job(self, job_id: str, context: Context | None) -> dict | None:
+        body = self.request_json("GET", f"/dataexports/jobs/{job_id}", context, missing_ok=True)
+        return body if isinstance(body, dict) else None
+
+    def download_link(self, job_id: str, context: Context | None) -> DownloadLink:
+        try:
+            body = self.request_json(
+                "GET", f"/dataexports/jobs/{job_id}/getdownloadurl", context) or {}
+        except FatalAPIError as error:
+            raise DownloadError(f"m3ter data export job {job_id}: {error}") from None
+        return DownloadLink(url=body["url"],
+                            expires_at=parse_timestamp(body.get("expirationTime")))
+
+
+class DataExportRowsStream(ReportRowsStream):
+    name = "m3ter_data_export_rows"
+    parent_stream_type = DataExportJobsStream
+
+
+def _format_of(file_name: str | None) -> str | None:
+    name = (file_name or "").lower().removesuffix(".gz")
+    if name.endswith(".csv"):
+        return "csv"
+    if name.endswith((".jsonl", ".ndjson")):
+        return "ndjson"
+    return None
+
+
+STREAMS: Iterable[type] = (
+    ExportDestinationsStream,
+    LookupTablesStream,
+    LookupTableRevisionsStream,
+    LookupTableDataJobsStream,
+    LookupTableDataRowsStream,
+    DataExportJobsStream,
+    DataExportRowsStream,
+)
