@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.fakes import FakeElasticPath, FakeFileHost
+from tests.fakes import FakeElasticPath, FakeFileHost, FakeM3ter
 
 CLIENT_ID = "ep-client-id"
 CLIENT_SECRET = "ep-client-secret-DO-NOT-LEAK"
@@ -44,3 +44,27 @@ def ep_config(ep: FakeElasticPath, **overrides) -> dict:
 
 def days_ago(days: float) -> datetime:
     return datetime.now(timezone.utc) - timedelta(days=days)
+
+
+M3TER_KEY = "m3ter-access-key"
+M3TER_SECRET = "m3ter-api-secret-DO-NOT-LEAK"
+
+
+@pytest.fixture
+def m3(files):
+    with FakeM3ter(files, client_id=M3TER_KEY, client_secret=M3TER_SECRET) as api:
+        yield api
+
+
+def m3ter_config(m3: FakeM3ter, **overrides) -> dict:
+    """A config for the fake m3ter; `m3ter=` entries merge into its block."""
+    block = {"api_url": m3.url, "org_id": m3.org_id, "client_id": M3TER_KEY,
+             "client_secret": M3TER_SECRET, **overrides.pop("m3ter", {})}
+    return {
+        "allow_http_downloads": True,
+        "poll_interval_seconds": 0.02,
+        "poll_interval_max_seconds": 0.05,
+        "max_wait_seconds": 10,
+        "m3ter": block,
+        **overrides,
+    }

@@ -2,6 +2,7 @@
 
 from tests.fakes.elasticpath import FakeElasticPath
 from tests.fakes.files import FakeFileHost
+from tests.fakes.m3ter import FakeM3ter
 from tests.fakes.server import FakeHost, Request, Response
 
-__all__ = ["FakeElasticPath", "FakeFileHost", "FakeHost", "Request", "Response"]
+__all__ = ["FakeElasticPath", "FakeFileHost", "FakeHost", "FakeM3ter", "Request", "Response"]
