@@ -549,11 +549,17 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
         if owes_file and self._file_gone(record):
             self.logger.warning(
                 "%s: job %s finished more than %s ago and its file was never read; the API no "
-                "longer serves it (recorded as expired)", self.name, record["id"],
+                "longer serves it (recorded as expired)",
+                self.name,
+                record["id"],
                 self.file_lifetime,
             )
-            record = {**record, "status": EXPIRED, "is_terminal": True,
-                      "error": record.get("error") or "The file is no longer available"}
+            record = {
+                **record,
+                "status": EXPIRED,
+                "is_terminal": True,
+                "error": record.get("error") or "The file is no longer available",
+            }
             wants_file = owes_file = False
         changed = (
             entry is None

@@ -58,8 +58,13 @@ def m3(files):
 
 def m3ter_config(m3: FakeM3ter, **overrides) -> dict:
     """A config for the fake m3ter; `m3ter=` entries merge into its block."""
-    block = {"api_url": m3.url, "org_id": m3.org_id, "client_id": M3TER_KEY,
-             "client_secret": M3TER_SECRET, **overrides.pop("m3ter", {})}
+    block = {
+        "api_url": m3.url,
+        "org_id": m3.org_id,
+        "client_id": M3TER_KEY,
+        "client_secret": M3TER_SECRET,
+        **overrides.pop("m3ter", {}),
+    }
     return {
         "allow_http_downloads": True,
         "poll_interval_seconds": 0.02,

@@ -46,21 +46,41 @@ SETTINGS = th.Property(
     NAME,
     th.ObjectType(
         th.Property("org_id", th.StringType, required=True, description="Organization id"),
-        th.Property("client_id", th.StringType, required=True,
-                    description="Service user Access Key id"),
-        th.Property("client_secret", th.StringType, required=True, secret=True,
-                    description="Service user API secret"),
-        th.Property("api_url", th.StringType, default=DEFAULT_API_URL,
-                    description="Config API base URL; token at {api_url}/oauth/token"),
-        th.Property("lookup_table_ids", th.ArrayType(th.StringType),
-                    description="Only these lookup tables (default: all)"),
-        th.Property("download_lookup_tables", th.BooleanType, default=False,
-                    description="Trigger a DOWNLOAD job for each selected table's current "
-                                "revision when none was taken since the last run, so table "
-                                "contents arrive as rows"),
-        th.Property("download_format", th.StringType(allowed_values=["csv", "jsonl"]),
-                    default="csv", description="File format of the DOWNLOAD jobs the tap "
-                                               "triggers"),
+        th.Property(
+            "client_id", th.StringType, required=True, description="Service user Access Key id"
+        ),
+        th.Property(
+            "client_secret",
+            th.StringType,
+            required=True,
+            secret=True,
+            description="Service user API secret",
+        ),
+        th.Property(
+            "api_url",
+            th.StringType,
+            default=DEFAULT_API_URL,
+            description="Config API base URL; token at {api_url}/oauth/token",
+        ),
+        th.Property(
+            "lookup_table_ids",
+            th.ArrayType(th.StringType),
+            description="Only these lookup tables (default: all)",
+        ),
+        th.Property(
+            "download_lookup_tables",
+            th.BooleanType,
+            default=False,
+            description="Trigger a DOWNLOAD job for each selected table's current "
+            "revision when none was taken since the last run, so table "
+            "contents arrive as rows",
+        ),
+        th.Property(
+            "download_format",
+            th.StringType(allowed_values=["csv", "jsonl"]),
+            default="csv",
+            description="File format of the DOWNLOAD jobs the tap triggers",
+        ),
     ),
     description="m3ter. Present = enabled.",
 )
@@ -199,8 +219,14 @@ class LookupTableRevisionsStream(M3terAPI, RetryPolicyMixin, RESTStream):
         th.Property("name", th.StringType),
         th.Property("status", th.StringType),
         th.Property("startDate", th.DateTimeType),
-        th.Property("fields", th.ArrayType(th.ObjectType(
-            th.Property("name", th.StringType), th.Property("type", th.StringType)))),
+        th.Property(
+            "fields",
+            th.ArrayType(
+                th.ObjectType(
+                    th.Property("name", th.StringType), th.Property("type", th.StringType)
+                )
+            ),
+        ),
         th.Property("keys", th.ArrayType(th.StringType)),
         th.Property("itemCount", th.IntegerType),
         th.Property("customFields", th.ObjectType(additional_properties=True)),
@@ -222,7 +248,10 @@ class LookupTableDataJobsStream(M3terAPI, JobStream):
     path = "/lookuptables/{lookupTableId}/revisions/{revisionId}/data/jobs"
     parent_stream_type = LookupTableRevisionsStream
     status_map: t.ClassVar[dict[str, str]] = {
-        "pending": PENDING, "running": RUNNING, "succeeded": SUCCEEDED, "failed": FAILED,
+        "pending": PENDING,
+        "running": RUNNING,
+        "succeeded": SUCCEEDED,
+        "failed": FAILED,
     }
     #: Statuses S3 answers for a presigned link that expired or was refused.
     link_expired_statuses: t.ClassVar[tuple[int, ...]] = (400, 403, 410)
@@ -260,12 +289,12 @@ class LookupTableDataJobsStream(M3terAPI, JobStream):
 
     def _job_path(self, job_id: str, context: Context | None) -> str:
         ctx = context or {}
-        return (f"/lookuptables/{ctx['lookupTableId']}/revisions/{ctx['revisionId']}"
-                f"/data/jobs/{job_id}")
+        return (
+            f"/lookuptables/{ctx['lookupTableId']}/revisions/{ctx['revisionId']}/data/jobs/{job_id}"
+        )
 
     def fetch_job(self, job_id: str, context: Context | None) -> dict | None:
-        body = self.request_json("GET", self._job_path(job_id, context), context,
-                                 missing_ok=True)
+        body = self.request_json("GET", self._job_path(job_id, context), context, missing_ok=True)
         return body if isinstance(body, dict) else None
 
     def download_link(self, job_id: str, context: Context | None) -> DownloadLink:
@@ -292,17 +321,26 @@ class LookupTableDataJobsStream(M3terAPI, JobStream):
         Recorded in state before anything waits on it, so a run that stops resumes the job
         instead of triggering another.
         """
-        revision = self.request_json(
-            "GET", f"/lookuptables/{context['lookupTableId']}/revisions/{context['revisionId']}",
-            context, missing_ok=True) or {}
+        revision = (
+            self.request_json(
+                "GET",
+                f"/lookuptables/{context['lookupTableId']}/revisions/{context['revisionId']}",
+                context,
+                missing_ok=True,
+            )
+            or {}
+        )
         if revision.get("status") != "PUBLISHED":
             return  # only the table's current revision is downloaded
         downloads = self.get_context_state(None).setdefault("downloads", {})
         version = f"{context['revisionId']}@{revision.get('version', '')}"
         if (downloads.get(context["lookupTableId"]) or {}).get("version") == version:
             return  # taken since it last changed
-        pending = [job for job in self.request_records(context)
-                   if job.get("type") == "DOWNLOAD" and job.get("status") == "PENDING"]
+        pending = [
+            job
+            for job in self.request_records(context)
+            if job.get("type") == "DOWNLOAD" and job.get("status") == "PENDING"
+        ]
         if pending:
             job_id = pending[0]["id"]
         else:
@@ -311,10 +349,16 @@ class LookupTableDataJobsStream(M3terAPI, JobStream):
                 "POST",
                 f"/lookuptables/{context['lookupTableId']}/revisions/{context['revisionId']}"
                 "/data/jobs/download",
-                context, json={"contentType": content_type})
+                context,
+                json={"contentType": content_type},
+            )
             job_id = body["jobId"]
-            self.logger.info("m3ter: triggered DOWNLOAD job %s for lookup table %s revision %s",
-                             job_id, context["lookupTableId"], context["revisionId"])
+            self.logger.info(
+                "m3ter: triggered DOWNLOAD job %s for lookup table %s revision %s",
+                job_id,
+                context["lookupTableId"],
+                context["revisionId"],
+            )
         downloads[context["lookupTableId"]] = {"version": version, "job_id": job_id}
         self.checkpoint()
 
@@ -330,7 +374,10 @@ class DataExportJobsStream(M3terAPI, JobStream):
     name = "m3ter_data_export_jobs"
     path = "/dataexports/jobs"
     status_map: t.ClassVar[dict[str, str]] = {
-        "pending": PENDING, "running": RUNNING, "succeeded": SUCCEEDED, "failed": FAILED,
+        "pending": PENDING,
+        "running": RUNNING,
+        "succeeded": SUCCEEDED,
+        "failed": FAILED,
     }
     link_expired_statuses: t.ClassVar[tuple[int, ...]] = (400, 403, 410)
     #: m3ter deletes export files a day after the run; getdownloadurl stops answering.
@@ -364,12 +411,13 @@ class DataExportJobsStream(M3terAPI, JobStream):
 
     def download_link(self, job_id: str, context: Context | None) -> DownloadLink:
         try:
-            body = self.request_json(
-                "GET", f"/dataexports/jobs/{job_id}/getdownloadurl", context) or {}
+            body = (
+                self.request_json("GET", f"/dataexports/jobs/{job_id}/getdownloadurl", context)
+                or {}
+            )
         except FatalAPIError as error:
             raise DownloadError(f"m3ter data export job {job_id}: {error}") from None
-        return DownloadLink(url=body["url"],
-                            expires_at=parse_timestamp(body.get("expirationTime")))
+        return DownloadLink(url=body["url"], expires_at=parse_timestamp(body.get("expirationTime")))
 
 
 class DataExportRowsStream(ReportRowsStream):

@@ -61,10 +61,19 @@ class FakeExportJob:
 
 
 class FakeM3ter(FakeHost):
-    def __init__(self, files: FakeFileHost, *, org_id: str = "org-0001",
-                 client_id: str = "m3ter-access-key", client_secret: str = "m3ter-api-secret",
-                 host: str = "127.0.0.1", port: int = 0, token_ttl_seconds: int = 18000,
-                 lookup_page_cap: int = 100, download_link_ttl: int = 300) -> None:
+    def __init__(
+        self,
+        files: FakeFileHost,
+        *,
+        org_id: str = "org-0001",
+        client_id: str = "m3ter-access-key",
+        client_secret: str = "m3ter-api-secret",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        token_ttl_seconds: int = 18000,
+        lookup_page_cap: int = 100,
+        download_link_ttl: int = 300,
+    ) -> None:
         super().__init__(host, port)
         self.files = files
         self.org_id = org_id
@@ -90,14 +99,24 @@ class FakeM3ter(FakeHost):
             ("GET", ORG + r"/dataexports/destinations", self._destinations),
             ("GET", ORG + r"/lookuptables", self._tables),
             ("GET", ORG + r"/lookuptables/(?P<tid>[^/]+)/revisions", self._revisions),
-            ("GET", ORG + r"/lookuptables/(?P<tid>[^/]+)/revisions/(?P<rid>[^/]+)",
-             self._revision),
-            ("GET", ORG + r"/lookuptables/(?P<tid>[^/]+)/revisions/(?P<rid>[^/]+)/data/jobs",
-             self._lookup_jobs),
-            ("POST", ORG + r"/lookuptables/(?P<tid>[^/]+)/revisions/(?P<rid>[^/]+)/data/jobs"
-             r"/download", self._trigger_download),
-            ("GET", ORG + r"/lookuptables/(?P<tid>[^/]+)/revisions/(?P<rid>[^/]+)/data/jobs"
-             r"/(?P<jid>[^/]+)", self._lookup_job),
+            ("GET", ORG + r"/lookuptables/(?P<tid>[^/]+)/revisions/(?P<rid>[^/]+)", self._revision),
+            (
+                "GET",
+                ORG + r"/lookuptables/(?P<tid>[^/]+)/revisions/(?P<rid>[^/]+)/data/jobs",
+                self._lookup_jobs,
+            ),
+            (
+                "POST",
+                ORG + r"/lookuptables/(?P<tid>[^/]+)/revisions/(?P<rid>[^/]+)/data/jobs"
+                r"/download",
+                self._trigger_download,
+            ),
+            (
+                "GET",
+                ORG + r"/lookuptables/(?P<tid>[^/]+)/revisions/(?P<rid>[^/]+)/data/jobs"
+                r"/(?P<jid>[^/]+)",
+                self._lookup_job,
+            ),
             ("GET", ORG + r"/dataexports/jobs", self._exports),
             ("GET", ORG + r"/dataexports/jobs/(?P<jid>[^/]+)", self._export),
             ("GET", ORG + r"/dataexports/jobs/(?P<jid>[^/]+)/getdownloadurl", self._download_url),
@@ -130,8 +149,14 @@ class FakeM3ter(FakeHost):
         with self.lock:
             self.tokens[token] = self.now() + self.token_ttl_seconds
             self.tokens_issued.append(token)
-        return json_response({"token_type": "Bearer", "access_token": token,
-                              "expires_in": self.token_ttl_seconds, "scope": None})
+        return json_response(
+            {
+                "token_type": "Bearer",
+                "access_token": token,
+                "expires_in": self.token_ttl_seconds,
+                "scope": None,
+            }
+        )
 
     def _guarded(self, handler):
         def guarded(request: Request, org: str | None = None, **kwargs):
@@ -140,12 +165,14 @@ class FakeM3ter(FakeHost):
                 valid = self.tokens.get(token, 0) > self.now()
             if not valid:
                 # m3ter's error guide files an expired bearer token under 403.
-                return json_response({"message": "Forbidden or Unauthorized: the bearer "
-                                                 "token has expired"}, 403)
+                return json_response(
+                    {"message": "Forbidden or Unauthorized: the bearer token has expired"}, 403
+                )
             if org != self.org_id:
                 return json_response({"message": "Organization not found"}, 404)
             with self.lock:
                 return handler(request, **kwargs)
+
         return guarded
 
     # -- paging -------------------------------------------------------------------------
@@ -155,9 +182,12 @@ class FakeM3ter(FakeHost):
         if not 1 <= size <= 200:
             return json_response({"message": "pageSize must be between 1 and 200"}, 400)
         size = min(size, cap)
-        start = int(base64.urlsafe_b64decode(request.query["nextToken"]).decode()) \
-            if request.query.get("nextToken") else 0
-        page = items[start: start + size]
+        start = (
+            int(base64.urlsafe_b64decode(request.query["nextToken"]).decode())
+            if request.query.get("nextToken")
+            else 0
+        )
+        page = items[start : start + size]
         body: dict = {"data": page}
         if start + size < len(items):
             body["nextToken"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
@@ -167,58 +197,103 @@ class FakeM3ter(FakeHost):
 
     def add_destination(self, destination_type: str = "S3", **fields) -> dict:
         now = self.now()
-        common = {"id": str(uuid.uuid4()), "version": 1, "name": f"{destination_type} dest",
-                  "code": f"dest_{len(self.destinations)}", "destinationType": destination_type,
-                  "dtCreated": iso(now - 3600), "dtLastModified": iso(now - 1800),
-                  "createdBy": "svc-user", "lastModifiedBy": "svc-user",
-                  "bucketName": "acme-exports", "prefix": "m3ter", "partitionOrder": "TIME_FIRST"}
+        common = {
+            "id": str(uuid.uuid4()),
+            "version": 1,
+            "name": f"{destination_type} dest",
+            "code": f"dest_{len(self.destinations)}",
+            "destinationType": destination_type,
+            "dtCreated": iso(now - 3600),
+            "dtLastModified": iso(now - 1800),
+            "createdBy": "svc-user",
+            "lastModifiedBy": "svc-user",
+            "bucketName": "acme-exports",
+            "prefix": "m3ter",
+            "partitionOrder": "TIME_FIRST",
+        }
         if destination_type == "S3":
             common["iamRoleArn"] = "arn:aws:iam::123456789012:role/m3ter-export"
         else:
-            common.update(projectNumber="123456789012", poolId="m3ter-pool",
-                          providerId="m3ter-provider",
-                          serviceAccountEmail="export@acme.iam.gserviceaccount.com")
+            common.update(
+                projectNumber="123456789012",
+                poolId="m3ter-pool",
+                providerId="m3ter-provider",
+                serviceAccountEmail="export@acme.iam.gserviceaccount.com",
+            )
         common.update(fields)
         self.destinations.append(common)
         return common
 
-    def add_table(self, code: str, fields: list[tuple[str, str]], revisions: int = 1,
-                  rows: int = 5) -> tuple[str, list[str]]:
+    def add_table(
+        self, code: str, fields: list[tuple[str, str]], revisions: int = 1, rows: int = 5
+    ) -> tuple[str, list[str]]:
         """A table with `revisions` revisions (the last PUBLISHED, earlier ARCHIVED)."""
         now = self.now()
         table_id = str(uuid.uuid4())
         self.tables[table_id] = {
-            "id": table_id, "version": 1, "name": code.title(), "code": code,
-            "customFields": {"owner": "pricing"}, "dtCreated": iso(now - 5 * DAY),
-            "dtLastModified": iso(now - DAY), "createdBy": "u", "lastModifiedBy": "u"}
+            "id": table_id,
+            "version": 1,
+            "name": code.title(),
+            "code": code,
+            "customFields": {"owner": "pricing"},
+            "dtCreated": iso(now - 5 * DAY),
+            "dtLastModified": iso(now - DAY),
+            "createdBy": "u",
+            "lastModifiedBy": "u",
+        }
         self.revisions[table_id] = {}
         revision_ids = []
         for n in range(revisions):
             revision_id = str(uuid.uuid4())
             self.revisions[table_id][revision_id] = {
-                "id": revision_id, "version": 1, "name": f"{code} r{n + 1}",
+                "id": revision_id,
+                "version": 1,
+                "name": f"{code} r{n + 1}",
                 "status": "PUBLISHED" if n == revisions - 1 else "ARCHIVED",
                 "startDate": iso(now - (revisions - n) * DAY),
                 "fields": [{"name": name, "type": kind} for name, kind in fields],
-                "keys": [fields[0][0]], "itemCount": rows, "customFields": {},
-                "dtCreated": iso(now - (revisions - n) * DAY), "dtLastModified": iso(now - DAY),
-                "createdBy": "u", "lastModifiedBy": "u"}
+                "keys": [fields[0][0]],
+                "itemCount": rows,
+                "customFields": {},
+                "dtCreated": iso(now - (revisions - n) * DAY),
+                "dtLastModified": iso(now - DAY),
+                "createdBy": "u",
+                "lastModifiedBy": "u",
+            }
             self.revision_rows[revision_id] = [
-                {name: (f"{name}-{i}, \"q\"" if kind == "STRING" else f"{i}.{n}5")
-                 for name, kind in fields} for i in range(rows)]
+                {
+                    name: (f'{name}-{i}, "q"' if kind == "STRING" else f"{i}.{n}5")
+                    for name, kind in fields
+                }
+                for i in range(rows)
+            ]
             revision_ids.append(revision_id)
         return table_id, revision_ids
 
-    def add_lookup_job(self, table_id: str, revision_id: str, *, type: str = "DOWNLOAD",  # noqa: A002
-                       status: str = "SUCCEEDED", created_at: float | None = None,
-                       content_type: str = "text/csv", finish_after_polls: int = 2,
-                       failure_reason: str | None = None) -> str:
+    def add_lookup_job(
+        self,
+        table_id: str,
+        revision_id: str,
+        *,
+        type: str = "DOWNLOAD",
+        status: str = "SUCCEEDED",
+        created_at: float | None = None,
+        content_type: str = "text/csv",
+        finish_after_polls: int = 2,
+        failure_reason: str | None = None,
+    ) -> str:
         job = FakeLookupJob(
-            id=str(uuid.uuid4()), table_id=table_id, revision_id=revision_id, type=type,
+            id=str(uuid.uuid4()),
+            table_id=table_id,
+            revision_id=revision_id,
+            type=type,
             created_at=created_at if created_at is not None else self.now() - 600,
-            status=status, content_type=content_type, finish_after_polls=finish_after_polls,
+            status=status,
+            content_type=content_type,
+            finish_after_polls=finish_after_polls,
             failure_reason=failure_reason or ("Invalid file" if status == "FAILED" else None),
-            destination_revision_id=str(uuid.uuid4()) if type == "COPY" else None)
+            destination_revision_id=str(uuid.uuid4()) if type == "COPY" else None,
+        )
         self.lookup_jobs[job.id] = job
         if status == "SUCCEEDED":
             self._publish_lookup_file(job)
@@ -238,20 +313,32 @@ class FakeM3ter(FakeHost):
 
     def _publish_lookup_file(self, job: FakeLookupJob) -> None:
         ext = "jsonl" if job.content_type == "application/jsonl" else "csv"
-        self.files.publish(f"lookup/{job.id}.{ext}", self.lookup_file(job.id),
-                           content_type=job.content_type)
+        self.files.publish(
+            f"lookup/{job.id}.{ext}", self.lookup_file(job.id), content_type=job.content_type
+        )
 
-    def add_export_job(self, *, created_at: float | None = None, status: str = "SUCCEEDED",
-                       rows: list[dict] | None = None, file_format: str = "CSV",
-                       gzipped: bool = True, source_type: str = "USAGE",
-                       finish_after_polls: int = 2) -> str:
-        job = FakeExportJob(id=str(uuid.uuid4()),
-                            created_at=created_at if created_at is not None else self.now() - 600,
-                            source_type=source_type, status=status,
-                            finish_after_polls=finish_after_polls,
-                            schedule_id=str(uuid.uuid4()))
-        job.content = export_file(rows if rows is not None else usage_rows(20), file_format,
-                                  gzipped)
+    def add_export_job(
+        self,
+        *,
+        created_at: float | None = None,
+        status: str = "SUCCEEDED",
+        rows: list[dict] | None = None,
+        file_format: str = "CSV",
+        gzipped: bool = True,
+        source_type: str = "USAGE",
+        finish_after_polls: int = 2,
+    ) -> str:
+        job = FakeExportJob(
+            id=str(uuid.uuid4()),
+            created_at=created_at if created_at is not None else self.now() - 600,
+            source_type=source_type,
+            status=status,
+            finish_after_polls=finish_after_polls,
+            schedule_id=str(uuid.uuid4()),
+        )
+        job.content = export_file(
+            rows if rows is not None else usage_rows(20), file_format, gzipped
+        )
         self.export_jobs[job.id] = job
         self.files.publish(f"exports/{job.id}", job.content, content_type="application/gzip")
         return job.id
@@ -275,9 +362,15 @@ class FakeM3ter(FakeHost):
                 job.status = "SUCCEEDED"
 
     def _lookup_json(self, job: FakeLookupJob) -> dict:
-        body = {"id": job.id, "version": job.version, "lookupTableId": job.table_id,
-                "lookupTableRevisionId": job.revision_id, "jobDate": iso(job.created_at),
-                "type": job.type, "status": job.status}
+        body = {
+            "id": job.id,
+            "version": job.version,
+            "lookupTableId": job.table_id,
+            "lookupTableRevisionId": job.revision_id,
+            "jobDate": iso(job.created_at),
+            "type": job.type,
+            "status": job.status,
+        }
         if job.type == "DOWNLOAD":
             ext = "jsonl" if job.content_type == "application/jsonl" else "csv"
             body["fileName"] = f"{job.table_id}-{job.revision_id}.{ext}"
@@ -295,9 +388,14 @@ class FakeM3ter(FakeHost):
         return body
 
     def _export_json(self, job: FakeExportJob) -> dict:
-        body = {"id": job.id, "version": 1, "scheduleId": job.schedule_id,
-                "sourceType": job.source_type, "status": job.status,
-                "dateCreated": iso(job.created_at)}
+        body = {
+            "id": job.id,
+            "version": 1,
+            "scheduleId": job.schedule_id,
+            "sourceType": job.source_type,
+            "status": job.status,
+            "dateCreated": iso(job.created_at),
+        }
         if job.status != "PENDING":
             body["startedAt"] = iso(job.created_at + 5)
         return body
@@ -317,12 +415,14 @@ class FakeM3ter(FakeHost):
 
     def _revision(self, request: Request, tid: str, rid: str) -> Response:
         revision = self.revisions.get(tid, {}).get(rid)
-        return json_response(revision) if revision else json_response(
-            {"message": "Revision not found"}, 404)
+        return (
+            json_response(revision)
+            if revision
+            else json_response({"message": "Revision not found"}, 404)
+        )
 
     def _lookup_jobs(self, request: Request, tid: str, rid: str) -> Response:
-        jobs = [j for j in self.lookup_jobs.values()
-                if j.table_id == tid and j.revision_id == rid]
+        jobs = [j for j in self.lookup_jobs.values() if j.table_id == tid and j.revision_id == rid]
         for job in jobs:
             self._observe_lookup(job)
         return self._page(request, [self._lookup_json(j) for j in jobs], self.lookup_page_cap)
@@ -339,10 +439,12 @@ class FakeM3ter(FakeHost):
             return json_response({"message": "Revision not found"}, 404)
         content_type = (request.json() or {}).get("contentType", "text/csv")
         if content_type not in ("text/csv", "application/jsonl"):
-            return json_response({"message": "contentType must be text/csv or "
-                                             "application/jsonl"}, 400)
-        job_id = self.add_lookup_job(tid, rid, status="PENDING", created_at=self.now(),
-                                     content_type=content_type)
+            return json_response(
+                {"message": "contentType must be text/csv or application/jsonl"}, 400
+            )
+        job_id = self.add_lookup_job(
+            tid, rid, status="PENDING", created_at=self.now(), content_type=content_type
+        )
         return json_response({"jobId": job_id})
 
     def _exports(self, request: Request) -> Response:
@@ -350,11 +452,15 @@ class FakeM3ter(FakeHost):
         jobs = sorted(self.export_jobs.values(), key=lambda j: j.created_at)
         if start:
             try:
-                floor = datetime.strptime(start, "%Y-%m-%dT%H:%M:%SZ").replace(
-                    tzinfo=timezone.utc).timestamp()
+                floor = (
+                    datetime.strptime(start, "%Y-%m-%dT%H:%M:%SZ")
+                    .replace(tzinfo=timezone.utc)
+                    .timestamp()
+                )
             except ValueError:
-                return json_response({"message": "dateCreatedStart must be "
-                                                 "yyyy-MM-dd'T'HH:mm:ss'Z'"}, 400)
+                return json_response(
+                    {"message": "dateCreatedStart must be yyyy-MM-dd'T'HH:mm:ss'Z'"}, 400
+                )
             jobs = [j for j in jobs if j.created_at >= floor]
         for job in jobs:
             self._observe_export(job)
@@ -374,10 +480,19 @@ class FakeM3ter(FakeHost):
         if job.status != "SUCCEEDED":
             return json_response({"message": "The export job has not completed"}, 400)
         if self.now() - job.created_at > DAY:
-            return json_response({"message": "Download URLs are only available for export "
-                                             "jobs run in the past 24 hours"}, 400)
-        return json_response({"url": self.files.presign(f"exports/{job.id}", 900),
-                              "expirationTime": iso(self.now() + 900)})
+            return json_response(
+                {
+                    "message": "Download URLs are only available for export "
+                    "jobs run in the past 24 hours"
+                },
+                400,
+            )
+        return json_response(
+            {
+                "url": self.files.presign(f"exports/{job.id}", 900),
+                "expirationTime": iso(self.now() + 900),
+            }
+        )
 
     def _adhoc(self, request: Request) -> Response:
         body = request.json() or {}
@@ -388,17 +503,27 @@ class FakeM3ter(FakeHost):
             return json_response({"message": "operationalDataTypes is required"}, 400)
         if source not in ("USAGE", "OPERATIONAL"):
             return json_response({"message": "sourceType must be USAGE or OPERATIONAL"}, 400)
-        job_id = self.add_export_job(created_at=self.now(), status="PENDING", source_type=source,
-                                     file_format=body.get("exportFileFormat", "CSV"))
+        job_id = self.add_export_job(
+            created_at=self.now(),
+            status="PENDING",
+            source_type=source,
+            file_format=body.get("exportFileFormat", "CSV"),
+        )
         self.export_jobs[job_id].request = body
         return json_response({"jobId": job_id})
 
 
 def usage_rows(n: int, seed: int = 3) -> list[dict]:
-    return [{"accountCode": f"acct-{i % 7}", "meterCode": "api_calls",
-             "timestamp": iso(1_700_000_000 + i * 60), "value": f"{(i * seed) % 97}.25",
-             "dimension": "region=eu, tier=\"gold\"" if i % 5 == 0 else ""}
-            for i in range(n)]
+    return [
+        {
+            "accountCode": f"acct-{i % 7}",
+            "meterCode": "api_calls",
+            "timestamp": iso(1_700_000_000 + i * 60),
+            "value": f"{(i * seed) % 97}.25",
+            "dimension": 'region=eu, tier="gold"' if i % 5 == 0 else "",
+        }
+        for i in range(n)
+    ]
 
 
 def export_file(rows: list[dict], file_format: str = "CSV", gzipped: bool = True) -> bytes:
@@ -406,8 +531,7 @@ def export_file(rows: list[dict], file_format: str = "CSV", gzipped: bool = True
         raw = "".join(json.dumps(r) + "\n" for r in rows).encode()
     else:
         buffer = io.StringIO()
-        writer = csv.DictWriter(buffer, list(rows[0]) if rows else ["value"],
-                                lineterminator="\n")
+        writer = csv.DictWriter(buffer, list(rows[0]) if rows else ["value"], lineterminator="\n")
         writer.writeheader()
         writer.writerows(rows)
         raw = buffer.getvalue().encode()
