@@ -142,6 +142,9 @@ class ExportSpec:
     window_days: int
     fingerprint: str  # what the request asks for; a change means old jobs are not adopted
     first_start: datetime
+    #: Create every missed window (a time range of data), or only the latest one (a
+    #: snapshot of current data, where older windows would repeat the same content).
+    catch_up: bool = True
 
 
 @dataclass(frozen=True)
@@ -643,12 +646,14 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
 
     def _next_window(self, spec: ExportSpec, export_state: dict) -> ExportWindow | None:
         start = parse_timestamp(export_state.get("next_start")) or spec.first_start
-        end = start + timedelta(days=spec.window_days)
+        step = timedelta(days=spec.window_days)
         # Only whole windows that have ended: a window still open would miss later data.
         today = utc_now().replace(hour=0, minute=0, second=0, microsecond=0)
-        if end > today:
+        if not spec.catch_up and start + step <= today:
+            start += step * ((today - start) // step - 1)
+        if start + step > today:
             return None
-        return ExportWindow(start=start, end=end)
+        return ExportWindow(start=start, end=start + step)
 
     def _run_export(
         self, spec: ExportSpec, ledger: Ledger, context: Context | None, deadline: float

@@ -197,7 +197,7 @@ def test_the_token_request_uses_basic_auth_and_never_leaves_the_api_host(m3, fil
 
 
 def test_download_lookup_tables_triggers_one_download_per_current_revision(m3):
-    table_id, (old, current) = m3.add_table("rates", FIELDS, revisions=2, rows=12)
+    _, (_, current) = m3.add_table("rates", FIELDS, revisions=2, rows=12)
     config = m3ter_config(m3, m3ter={"download_lookup_tables": True})
     first = run_tap(config)
     triggered = m3.requests_to(r"/data/jobs/download$", "POST")
@@ -209,7 +209,7 @@ def test_download_lookup_tables_triggers_one_download_per_current_revision(m3):
 
 
 def test_a_download_left_running_at_max_wait_is_resumed_not_triggered_again(m3):
-    table_id, (revision,) = m3.add_table("rates", FIELDS, rows=7)
+    m3.add_table("rates", FIELDS, rows=7)
     config = m3ter_config(m3, m3ter={"download_lookup_tables": True}, max_wait_seconds=0.1)
     m3.lookup_jobs.clear()
     original = m3.add_lookup_job
@@ -241,3 +241,103 @@ def test_state_stays_bounded_however_many_revisions(m3):
     assert "partitions" not in state[LOOKUP_JOBS]
     assert all("partitions" not in value for value in state.values())
     assert len(json.dumps(state)) < 20_000
+
+
+def _today_midnight():
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _adhoc_bodies(m3) -> list[dict]:
+    return [r.json() for r in m3.requests_to(r"/dataexports/adhoc$", "POST")]
+
+
+USAGE_EXPORT = {"name": "daily_usage", "source_type": "USAGE", "meter_ids": ["meter-1"]}
+OPERATIONAL_EXPORT = {
+    "name": "bills",
+    "source_type": "OPERATIONAL",
+    "operational_data_types": ["BILLS", "ACCOUNTS"],
+    "export_file_format": "JSONL",
+}
+
+
+def test_usage_exports_are_triggered_window_by_window_and_land_once(m3):
+    from datetime import timedelta
+
+    start = _today_midnight() - timedelta(days=3)
+    config = m3ter_config(m3, start_date=start.isoformat(), m3ter={"data_exports": [USAGE_EXPORT]})
+    first = run_tap(config)
+    bodies = _adhoc_bodies(m3)
+    assert [(b["startDate"], b["endDate"]) for b in bodies] == [
+        (
+            (start + timedelta(days=d)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            (start + timedelta(days=d + 1)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        )
+        for d in range(3)
+    ]
+    assert all(b["sourceType"] == "USAGE" and b["meterIds"] == ["meter-1"] for b in bodies)
+    assert len(first.records(EXPORT_ROWS)) == 3 * 20
+    second = run_tap(config, state=first.state)
+    assert len(_adhoc_bodies(m3)) == 3
+    assert second.records(EXPORT_ROWS) == []
+
+
+def test_operational_exports_take_one_snapshot_per_window(m3):
+    config = m3ter_config(m3, m3ter={"data_exports": [OPERATIONAL_EXPORT]})
+    first = run_tap(config)
+    [body] = _adhoc_bodies(m3)
+    assert body["operationalDataTypes"] == ["BILLS", "ACCOUNTS"]
+    assert body["exportFileFormat"] == "JSONL"
+    assert len(first.records(EXPORT_ROWS)) == 20
+    run_tap(config, state=first.state)
+    assert len(_adhoc_bodies(m3)) == 1  # the same day's snapshot is not taken again
+
+
+def test_an_export_left_running_at_max_wait_is_resumed_not_triggered_again(m3):
+    from datetime import timedelta
+
+    original = m3.add_export_job
+    m3.add_export_job = lambda *a, **k: original(*a, **{**k, "finish_after_polls": 10_000})
+    start = _today_midnight() - timedelta(days=1)
+    config = m3ter_config(
+        m3,
+        start_date=start.isoformat(),
+        max_wait_seconds=0.1,
+        m3ter={"data_exports": [USAGE_EXPORT]},
+    )
+    first = run_tap(config)
+    [job_id] = list(m3.export_jobs)
+    assert first.records(EXPORT_ROWS) == []
+    m3.export_jobs[job_id].finish_after_polls = 1
+    second = run_tap({**config, "max_wait_seconds": 10}, state=first.state)
+    assert len(_adhoc_bodies(m3)) == 1
+    assert {r["job_id"] for r in second.records(EXPORT_ROWS)} == {job_id}
+
+
+def test_a_run_killed_while_polling_a_triggered_export_does_not_trigger_it_again(m3, tmp_path):
+    from datetime import timedelta
+
+    from tests.tap_runner import write_json
+    from tests.test_kill_resume import _run_until
+
+    original = m3.add_export_job
+    m3.add_export_job = lambda *a, **k: original(*a, **{**k, "finish_after_polls": 10_000})
+    start = _today_midnight() - timedelta(days=1)
+    config = m3ter_config(m3, start_date=start.isoformat(), m3ter={"data_exports": [USAGE_EXPORT]})
+
+    def job_recorded(message: dict) -> bool:
+        exports = (
+            (message.get("value", {}).get("bookmarks", {}).get(EXPORT_JOBS, {}).get("exports", {}))
+            if message["type"] == "STATE"
+            else {}
+        )
+        return "job" in exports.get("daily_usage", {})
+
+    killed = _run_until(write_json(tmp_path / "config.json", config), job_recorded)
+    state = [m["value"] for m in killed if m["type"] == "STATE"][-1]
+    [job_id] = list(m3.export_jobs)
+    m3.export_jobs[job_id].finish_after_polls = 1
+    resumed = run_tap(config, state=state)
+    assert len(_adhoc_bodies(m3)) == 1
+    assert {r["job_id"] for r in resumed.records(EXPORT_ROWS)} == {job_id}

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import base64
 import typing as t
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from singer_sdk import RESTStream
 from singer_sdk import typing as th
@@ -24,9 +24,13 @@ from tap_exportjobs.jobs import (
     PENDING,
     RUNNING,
     SUCCEEDED,
+    ExportSpec,
+    ExportWindow,
     FinishesJobRuns,
     JobStream,
+    fingerprint,
     parse_timestamp,
+    utc_now,
 )
 from tap_exportjobs.reports import ReportRowsStream
 
@@ -41,6 +45,15 @@ PAGE_SIZE = 100
 #: getdownloadurl only answers for exports that ran in the last 24 hours.
 EXPORT_DOWNLOAD_WINDOW = timedelta(hours=24)
 DOWNLOAD_CONTENT_TYPES = {"csv": "text/csv", "jsonl": "application/jsonl"}
+SOURCE_TYPES = ["USAGE", "OPERATIONAL"]
+#: data_exports keys -> the ad-hoc request's own names
+USAGE_FILTERS = {
+    "meter_ids": "meterIds",
+    "account_ids": "accountIds",
+    "aggregations": "aggregations",
+    "dimension_filters": "dimensionFilters",
+    "groups": "groups",
+}
 
 SETTINGS = th.Property(
     NAME,
@@ -91,6 +104,15 @@ def validate(block: dict) -> list[str]:
     ids = block.get("lookup_table_ids")
     if ids is not None and not all(isinstance(i, str) and i for i in ids):
         problems.append("m3ter.lookup_table_ids must be a list of lookup table ids")
+    names = [export.get("name") for export in block.get("data_exports") or []]
+    if len(names) != len(set(names)):
+        problems.append("m3ter.data_exports: each export needs its own name")
+    for export in block.get("data_exports") or []:
+        where = f"m3ter.data_exports[{export.get('name')}]"
+        if (export.get("window_days") or 1) < 1:
+            problems.append(f"{where}.window_days must be at least 1")
+        if export.get("source_type") == "OPERATIONAL" and not export.get("operational_data_types"):
+            problems.append(f"{where}.operational_data_types is required for OPERATIONAL")
     return problems
 
 
@@ -392,8 +414,7 @@ class DataExportJobsStream(M3terAPI, JobStream):
 
     def get_url_params(self, context: Context | None, next_page_token: str | None) -> dict:
         params = super().get_url_params(context, next_page_token)
-        since = self._begin_run().since
-        params["dateCreatedStart"] = since.strftime("%Y-%m-%dT%H:%M:%SZ")
+        params["dateCreatedStart"] = _m3ter_time(self._begin_run().since)
         return params
 
     def normalize_job(self, raw: dict, context: Context | None) -> dict:
@@ -409,6 +430,53 @@ class DataExportJobsStream(M3terAPI, JobStream):
         body = self.request_json("GET", f"/dataexports/jobs/{job_id}", context, missing_ok=True)
         return body if isinstance(body, dict) else None
 
+    # -- ad-hoc exports the tap triggers (data_exports) -------------------------------
+
+    def export_specs(self, context: Context | None) -> list[ExportSpec]:
+        today = utc_now().replace(hour=0, minute=0, second=0, microsecond=0)
+        specs = []
+        for export in self.settings.get("data_exports") or []:
+            days = int(export.get("window_days") or 1)
+            usage = export["source_type"] == "USAGE"
+            specs.append(
+                ExportSpec(
+                    key=export["name"],
+                    window_days=days,
+                    fingerprint=fingerprint(sorted(export.items(), key=lambda kv: kv[0])),
+                    # Usage is a time range: every window from start_date. Operational data is
+                    # a snapshot of now: only the latest window.
+                    first_start=(
+                        self.start_date().replace(hour=0, minute=0, second=0, microsecond=0)
+                        if usage
+                        else today - timedelta(days=days)
+                    ),
+                    catch_up=usage,
+                )
+            )
+        return specs
+
+    def create_export_job(
+        self, spec: ExportSpec, window: ExportWindow, context: Context | None
+    ) -> dict:
+        export = next(e for e in self.settings["data_exports"] if e["name"] == spec.key)
+        body: dict[str, t.Any] = {
+            "sourceType": export["source_type"],
+            "exportFileFormat": export.get("export_file_format", "CSV"),
+        }
+        if export["source_type"] == "USAGE":
+            body.update(startDate=_m3ter_time(window.start), endDate=_m3ter_time(window.end))
+            for key, api_key in USAGE_FILTERS.items():
+                body[api_key] = export.get(key) or []
+        else:
+            body["operationalDataTypes"] = export["operational_data_types"]
+        job_id = self.request_json("POST", "/dataexports/adhoc", context, json=body)["jobId"]
+        job = self.fetch_job(job_id, context)
+        if job is None:
+            raise FatalAPIError(
+                f"m3ter: ad-hoc export job {job_id} was created but cannot be read back"
+            )
+        return job
+
     def download_link(self, job_id: str, context: Context | None) -> DownloadLink:
         try:
             body = (
@@ -423,6 +491,10 @@ class DataExportJobsStream(M3terAPI, JobStream):
 class DataExportRowsStream(ReportRowsStream):
     name = "m3ter_data_export_rows"
     parent_stream_type = DataExportJobsStream
+
+
+def _m3ter_time(value: datetime) -> str:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _format_of(file_name: str | None) -> str | None:
