@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import CLIENT_ID, CLIENT_SECRET, days_ago
+from tests.conftest import CLIENT_ID, CLIENT_SECRET, M3TER_KEY, M3TER_SECRET, days_ago
 from tests.tap_runner import ROOT
 
 MELTANO = Path(os.environ.get("VIRTUAL_ENV", ROOT / ".venv")) / "bin" / "meltano"
@@ -43,7 +43,7 @@ def _today() -> datetime:
 class Pipeline:
     """`meltano run tap-exportjobs <loader>` with its own system database, outputs and state."""
 
-    def __init__(self, ep, workdir: Path, loader: str) -> None:
+    def __init__(self, ep, m3, workdir: Path, loader: str) -> None:
         self.loader = loader
         self.workdir = workdir
         self.env = {
@@ -59,6 +59,14 @@ class Pipeline:
             "TAP_EXPORTJOBS_ELASTICPATH_API_URL": ep.url,
             "TAP_EXPORTJOBS_ELASTICPATH_CLIENT_ID": CLIENT_ID,
             "TAP_EXPORTJOBS_ELASTICPATH_CLIENT_SECRET": CLIENT_SECRET,
+            "TAP_EXPORTJOBS_ELASTICPATH_ORDER_EXPORTS_WINDOW_DAYS": "1",
+            "TAP_EXPORTJOBS_M3TER_API_URL": m3.url,
+            "TAP_EXPORTJOBS_M3TER_ORG_ID": m3.org_id,
+            "TAP_EXPORTJOBS_M3TER_CLIENT_ID": M3TER_KEY,
+            "TAP_EXPORTJOBS_M3TER_CLIENT_SECRET": M3TER_SECRET,
+            "TAP_EXPORTJOBS_M3TER_DATA_EXPORTS": json.dumps(
+                [{"name": "daily_usage", "source_type": "USAGE", "window_days": 1}]
+            ),
             "TARGET_JSONL_DESTINATION_PATH": str(workdir / "jsonl"),
             "TARGET_DUCKDB_FILEPATH": str(workdir / "warehouse.duckdb"),
         }
@@ -74,6 +82,7 @@ class Pipeline:
             check=False,
         )
         assert completed.returncode == 0, completed.stderr[-4000:]
+        (self.workdir / "meltano.log").open("a").write(completed.stderr)
         return completed
 
     def jsonl(self, stream: str) -> list[dict]:
@@ -95,15 +104,34 @@ class Pipeline:
         return json.loads(out.stdout)
 
 
+LOOKUP_ROWS = "m3ter_lookup_table_data_rows"
+EXPORT_ROWS = "m3ter_data_export_rows"
+
+
 @pytest.fixture
-def scenario(ep):
-    """Orders over the last days, one finished job, and exports enabled (through the sandbox
-    environment) for the two whole days before today. The first export the tap creates is
-    still running when the first run gives up waiting; it finishes before the second run."""
+def scenario(ep, m3):
+    """Elastic Path: orders over the last days, one finished job, and exports enabled
+    (through the sandbox environment) for the two whole days before today; the first export
+    the tap creates is still running when the first run gives up waiting and finishes before
+    the second run. m3ter: a lookup table the tap downloads, a finished data export, and
+    daily usage exports the tap triggers for the same two days."""
     ep.generate_orders(300, _today() - timedelta(days=4), datetime.now(timezone.utc))
     done = ep.add_job(created_at=days_ago(1), filter="eq(payment,paid)")
     ep.finish_after_polls = 10_000
+    m3.add_destination("S3")
+    m3.add_table("rates", [("region", "STRING"), ("rate", "NUMBER")], rows=25)
+    m3.add_export_job()
     return done
+
+
+def _m3ter_expected(m3) -> dict[str, set]:
+    lookup = {
+        (job_id, n + 1)
+        for job_id, job in m3.lookup_jobs.items()
+        for n in range(len(m3.revision_rows[job.revision_id]))
+    }
+    exports = {(job_id, n + 1) for job_id in m3.export_jobs for n in range(20)}
+    return {LOOKUP_ROWS: lookup, EXPORT_ROWS: exports}
 
 
 def _expected_rows(ep, job_ids) -> set[tuple[str, int]]:
@@ -115,10 +143,10 @@ def _expected_rows(ep, job_ids) -> set[tuple[str, int]]:
 
 
 def test_meltano_run_into_jsonl_lands_every_job_and_row_exactly_once(
-    meltano_installed, ep, scenario, tmp_path
+    meltano_installed, ep, m3, scenario, tmp_path
 ):
     done = scenario
-    pipeline = Pipeline(ep, tmp_path, "target-jsonl")
+    pipeline = Pipeline(ep, m3, tmp_path, "target-jsonl")
     pipeline.run()
     [waiting] = [j.id for j in ep.created_jobs()]
     assert {r["id"]: r["status"] for r in pipeline.jsonl(JOBS)} == {
@@ -140,10 +168,18 @@ def test_meltano_run_into_jsonl_lands_every_job_and_row_exactly_once(
     assert len(rows) == len(set(rows))  # no row twice, across three runs
     assert set(rows) == _expected_rows(ep, [done, *created])
 
+    assert len(m3.requests_to(r"/dataexports/adhoc$", "POST")) == 2  # one per day, once
+    assert len(m3.requests_to(r"/data/jobs/download$", "POST")) == 1
+    for stream, expected in _m3ter_expected(m3).items():
+        landed = [(r["job_id"], r["row_number"]) for r in pipeline.jsonl(stream)]
+        assert len(landed) == len(set(landed)) and set(landed) == expected
 
-def test_meltano_run_into_duckdb_lands_every_job_and_row(meltano_installed, ep, scenario, tmp_path):
+
+def test_meltano_run_into_duckdb_lands_every_job_and_row(
+    meltano_installed, ep, m3, scenario, tmp_path
+):
     done = scenario
-    pipeline = Pipeline(ep, tmp_path, "target-duckdb")
+    pipeline = Pipeline(ep, m3, tmp_path, "target-duckdb")
     pipeline.run()
     ep.finish_after_polls = 1
     pipeline.run()
@@ -160,3 +196,9 @@ def test_meltano_run_into_duckdb_lands_every_job_and_row(meltano_installed, ep, 
     )[0][0]
     expected_first = next(csv.DictReader(io.StringIO(ep.jobs[done].csv.decode())))
     assert json.loads(first) == expected_first
+
+    for stream, expected in _m3ter_expected(m3).items():
+        landed = pipeline.duckdb(f"select job_id, row_number from exportjobs.{stream}")
+        assert len(landed) == len(set(map(tuple, landed)))
+        assert set(map(tuple, landed)) == expected
+    assert pipeline.duckdb("select count(*) from exportjobs.m3ter_export_destinations") == [[1]]
