@@ -104,6 +104,66 @@ def test_a_missing_or_malformed_setting_fails_at_start_naming_it(tmp_path, chang
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("block", "named"),
+    [
+        ({"client_id": "k", "client_secret": "s"}, "org_id"),
+        ({"org_id": "o", "client_secret": "s"}, "client_id"),
+        ({"org_id": "o", "client_id": "k"}, "client_secret"),
+        (
+            {
+                "org_id": "o",
+                "client_id": "k",
+                "client_secret": "s",
+                "api_url": "http://m3ter.example",
+            },
+            "m3ter.api_url",
+        ),
+        (
+            {
+                "org_id": "o",
+                "client_id": "k",
+                "client_secret": "s",
+                "data_exports": [{"name": "ops", "source_type": "OPERATIONAL"}],
+            },
+            "operational_data_types",
+        ),
+        (
+            {
+                "org_id": "o",
+                "client_id": "k",
+                "client_secret": "s",
+                "data_exports": [{"name": "x", "source_type": "SOMETHING"}],
+            },
+            "source_type",
+        ),
+    ],
+)
+def test_a_bad_m3ter_block_fails_at_start_naming_the_setting(tmp_path, block, named):
+    result = run_tap_process(write_json(tmp_path / "config.json", {"m3ter": block}), timeout=60)
+    assert result.returncode != 0
+    assert named.split(".")[-1] in result.stderr
+    assert result.messages == []
+
+
+def test_no_m3ter_secret_or_token_appears_in_output_logs_or_state(m3, files, tmp_path):
+    from tests.conftest import M3TER_SECRET, m3ter_config
+
+    table_id, (revision,) = m3.add_table("rates", [("region", "STRING")])
+    m3.add_lookup_job(table_id, revision)
+    m3.add_export_job()
+    m3.fail_next(1, 403, path=r"/dataexports/jobs$")  # forces a second token
+    result = run_tap_process(write_json(tmp_path / "config.json", m3ter_config(m3)))
+    assert result.returncode == 0, result.stderr
+    assert len(m3.tokens_issued) == 2
+    signatures = [r.query["Signature"] for r in files.requests_to(r"^/bucket/")]
+    assert signatures
+    everything = result.stderr + json.dumps(result.messages)
+    for secret in [M3TER_SECRET, *m3.tokens_issued, *signatures]:
+        assert secret not in everything
+    assert all("authorization" not in r.headers for r in files.log)
+
+
 def test_the_api_token_is_only_sent_to_the_api_host(ep, files):
     ep.generate_orders(50, days_ago(3), days_ago(1))
     ep.add_job(created_at=days_ago(2))

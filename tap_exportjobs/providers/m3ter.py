@@ -94,6 +94,52 @@ SETTINGS = th.Property(
             default="csv",
             description="File format of the DOWNLOAD jobs the tap triggers",
         ),
+        th.Property(
+            "data_exports",
+            th.ArrayType(
+                th.ObjectType(
+                    th.Property(
+                        "name",
+                        th.StringType,
+                        required=True,
+                        description="Stable name of this export (its state key)",
+                    ),
+                    th.Property(
+                        "source_type",
+                        th.StringType(allowed_values=SOURCE_TYPES),
+                        required=True,
+                        description="USAGE (window by window) or OPERATIONAL (a "
+                        "snapshot per window)",
+                    ),
+                    th.Property(
+                        "window_days",
+                        th.IntegerType,
+                        default=1,
+                        description="Days per USAGE window, or between OPERATIONAL snapshots",
+                    ),
+                    th.Property(
+                        "operational_data_types",
+                        th.ArrayType(th.StringType),
+                        description="OPERATIONAL: e.g. BILLS, ACCOUNTS, PLANS",
+                    ),
+                    th.Property(
+                        "export_file_format",
+                        th.StringType(allowed_values=["CSV", "JSONL"]),
+                        default="CSV",
+                    ),
+                    th.Property("meter_ids", th.ArrayType(th.StringType)),
+                    th.Property("account_ids", th.ArrayType(th.StringType)),
+                    th.Property(
+                        "aggregations", th.ArrayType(th.ObjectType(additional_properties=True))
+                    ),
+                    th.Property(
+                        "dimension_filters", th.ArrayType(th.ObjectType(additional_properties=True))
+                    ),
+                    th.Property("groups", th.ArrayType(th.ObjectType(additional_properties=True))),
+                )
+            ),
+            description="Ad-hoc exports the tap triggers through /dataexports/adhoc",
+        ),
     ),
     description="m3ter. Present = enabled.",
 )
