@@ -282,7 +282,7 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
         partition_keys = [p.name for p in self.partition_properties]
         self.primary_keys = ["provider", "id", *partition_keys]
         # One state for the whole stream however many partitions it runs for (a job stream
-        # under m3ter revisions runs once per revision): the ledger keys jobs by id and
+        # under a parent runs once per parent record): the ledger keys jobs by id and
         # remembers each one's partition, so state never grows with the partitions.
         self.state_partitioning_keys = []
         self._needs_file: set[str] = set()
@@ -735,9 +735,9 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
 
 
 class FinishesJobRuns:
-    """Mixed into a top-level stream that has job streams below it (tables -> revisions ->
-    jobs): once its own records, and so every descendant's, are synced, the job streams
-    below move their bookmarks (see `JobStream.finish_run`)."""
+    """Mixed into a top-level stream that has job streams below it (e.g. tables ->
+    revisions -> jobs): once its own records, and so every descendant's, are synced, the job
+    streams below move their bookmarks (see `JobStream.finish_run`)."""
 
     def get_records(self, context: Context | None) -> Iterator[dict]:
         yield from super().get_records(context)  # type: ignore[misc]

@@ -341,3 +341,48 @@ def test_a_run_killed_while_polling_a_triggered_export_does_not_trigger_it_again
     resumed = run_tap(config, state=state)
     assert len(_adhoc_bodies(m3)) == 1
     assert {r["job_id"] for r in resumed.records(EXPORT_ROWS)} == {job_id}
+
+
+def test_the_per_second_rate_limit_is_ridden_out_with_no_row_lost(m3):
+    m3.requests_per_second = 4
+    tables = [m3.add_table(f"t{i}", FIELDS, rows=6) for i in range(3)]
+    jobs = [m3.add_lookup_job(table_id, revision) for table_id, (revision,) in tables]
+    result = run_tap(m3ter_config(m3))
+    assert m3.rate_limited > 0
+    assert {r["job_id"] for r in result.records(LOOKUP_ROWS)} == set(jobs)
+    assert len(result.records(LOOKUP_ROWS)) == 18
+
+
+def test_destinations_are_incremental_on_dt_last_modified(m3):
+    from tests.fakes.m3ter import iso
+
+    older = m3.add_destination("S3", dtLastModified=iso(m3.now() - 7200))
+    newest = m3.add_destination("S3", dtLastModified=iso(m3.now() - 60))
+    first = run_tap(m3ter_config(m3))
+    assert {r["id"] for r in first.records(DESTINATIONS)} == {older["id"], newest["id"]}
+    changed = m3.add_destination("GCS", dtLastModified=iso(m3.now() + 5))
+    second = run_tap(m3ter_config(m3), state=first.state)
+    # Inclusive bookmark, as the SDK keeps it: the boundary record may come again, older never.
+    assert {r["id"] for r in second.records(DESTINATIONS)} == {newest["id"], changed["id"]}
+
+
+def test_a_run_killed_while_polling_a_triggered_download_does_not_trigger_it_again(m3, tmp_path):
+    from tests.tap_runner import write_json
+    from tests.test_kill_resume import _run_until
+
+    m3.add_table("rates", FIELDS, rows=9)
+    original = m3.add_lookup_job
+    m3.add_lookup_job = lambda *a, **k: original(*a, **{**k, "finish_after_polls": 10_000})
+    config = m3ter_config(m3, m3ter={"download_lookup_tables": True})
+
+    def download_recorded(message: dict) -> bool:
+        state = message.get("value", {}).get("bookmarks", {}).get(LOOKUP_JOBS, {})
+        return message["type"] == "STATE" and bool(state.get("downloads"))
+
+    killed = _run_until(write_json(tmp_path / "config.json", config), download_recorded)
+    state = [m["value"] for m in killed if m["type"] == "STATE"][-1]
+    [job_id] = list(m3.lookup_jobs)
+    m3.lookup_jobs[job_id].finish_after_polls = 1
+    resumed = run_tap(config, state=state)
+    assert len(m3.requests_to(r"/data/jobs/download$", "POST")) == 1
+    assert {r["job_id"] for r in resumed.records(LOOKUP_ROWS)} == {job_id}

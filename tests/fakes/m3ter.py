@@ -84,6 +84,10 @@ class FakeM3ter(FakeHost):
         self.lookup_page_cap = lookup_page_cap
         self.download_link_ttl = download_link_ttl
         self.expire_next_download_links = 0
+        #: Config API limit per organization; past it, 429 for the rest of that second.
+        self.requests_per_second = 50
+        self.rate_limited = 0
+        self._second = (0, 0)
         self.offset = 0.0
         self.tokens: dict[str, float] = {}
         self.tokens_issued: list[str] = []
@@ -171,9 +175,19 @@ class FakeM3ter(FakeHost):
             if org != self.org_id:
                 return json_response({"message": "Organization not found"}, 404)
             with self.lock:
+                if self._over_rate_limit():
+                    self.rate_limited += 1
+                    return json_response({"message": "Rate limit exceeded"}, 429)
                 return handler(request, **kwargs)
 
         return guarded
+
+    def _over_rate_limit(self) -> bool:
+        second, count = self._second
+        now = int(time.time())
+        count = count + 1 if now == second else 1
+        self._second = (now, count)
+        return count > self.requests_per_second
 
     # -- paging -------------------------------------------------------------------------
 
