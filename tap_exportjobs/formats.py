@@ -16,6 +16,7 @@ import json
 import os
 import sys
 import typing as t
+import zipfile
 from dataclasses import dataclass, field
 
 import ijson
@@ -24,6 +25,7 @@ if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
 GZIP_MAGIC = b"\x1f\x8b"
+ZIP_MAGIC = b"PK\x03\x04"
 SNIFF_BYTES = 64 * 1024
 _JSON_LINES = {
     "ndjson",
@@ -54,24 +56,34 @@ class FileTooLargeError(MalformedFileError):
     """More bytes than the configured cap came out of the file (decompression bombs too)."""
 
 
-class _CappedReader(io.RawIOBase):
-    """Counts bytes read through it and stops at the cap."""
+class _Budget:
+    """Decompressed bytes still allowed, shared by every member of an archive."""
 
-    def __init__(self, raw: t.BinaryIO, cap: int | None) -> None:
-        self.raw = raw
+    def __init__(self, cap: int | None) -> None:
         self.cap = cap
-        self.count = 0
+        self.used = 0
+
+    def spend(self, count: int) -> None:
+        self.used += count
+        if self.cap is not None and self.used > self.cap:
+            raise FileTooLargeError(
+                f"the file holds more than max_file_bytes ({self.cap} bytes) once decompressed"
+            )
+
+
+class _CappedReader(io.RawIOBase):
+    """Counts bytes read through it against the budget."""
+
+    def __init__(self, raw: t.BinaryIO, budget: _Budget) -> None:
+        self.raw = raw
+        self.budget = budget
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: t.Any) -> int:
         data = self.raw.read(len(buffer))
-        self.count += len(data)
-        if self.cap is not None and self.count > self.cap:
-            raise FileTooLargeError(
-                f"the file holds more than max_file_bytes ({self.cap} bytes) once decompressed"
-            )
+        self.budget.spend(len(data))
         buffer[: len(data)] = data
         return len(data)
 
@@ -81,9 +93,11 @@ class DecodedFile:
     """A file opened for reading rows lazily, in file order."""
 
     file_format: str  # "csv", "json" or "ndjson"
-    compression: str | None
+    compression: str | None  # "gzip", "zip" or None
     rows: Iterator[dict]
     _handles: list[t.IO] = field(default_factory=list, repr=False)
+    #: For an archive, the member whose rows are being read; otherwise None.
+    source_file: str | None = None
 
     def close(self) -> None:
         for handle in reversed(self._handles):
@@ -96,26 +110,71 @@ class DecodedFile:
         self.close()
 
 
+Opener = t.Callable[[], t.BinaryIO]
+
+
 def open_rows(
     path: str | os.PathLike,
     declared_format: str | None = None,
     *,
     max_decompressed_bytes: int | None = None,
 ) -> DecodedFile:
-    """Open `path` and decode its rows as the declared format, or as sniffed."""
-    raw = open(path, "rb")  # noqa: SIM115 - closed by DecodedFile.close()
-    handles: list[t.IO] = [raw]
-    compression = None
-    if raw.read(2) == GZIP_MAGIC:
-        compression = "gzip"
-        raw.seek(0)
-        inner: t.BinaryIO = gzip.GzipFile(fileobj=raw, mode="rb")
-        handles.append(inner)
-    else:
-        raw.seek(0)
-        inner = raw
-    stream = io.BufferedReader(_CappedReader(inner, max_decompressed_bytes), SNIFF_BYTES)
+    """Open `path` and decode its rows as the declared format, or as sniffed.
+
+    A zip archive's members are read one after another (`source_file` names the one in
+    hand); gzip, plain or inside an archive, is undone by its magic bytes.
+    """
+    budget = _Budget(max_decompressed_bytes)
+    with open(path, "rb") as probe:
+        is_zip = probe.read(4) == ZIP_MAGIC
+    if not is_zip:
+        return _decode(lambda: open(path, "rb"), declared_format, budget)
+
+    archive = zipfile.ZipFile(path)
+    members = [info for info in archive.infolist() if not info.is_dir()]
+    decoded = DecodedFile("csv", "zip", iter(()), [archive])
+
+    def rows() -> Iterator[dict]:
+        for info in members:
+            hint = declared_format or _format_from_name(info.filename)
+            with _decode(lambda info=info: archive.open(info), hint, budget) as member:
+                decoded.file_format, decoded.source_file = member.file_format, info.filename
+                yield from member.rows
+
+    decoded.rows = rows()
+    return decoded
+
+
+def _format_from_name(name: str) -> str | None:
+    suffixes = [s.lower() for s in os.path.basename(name).split(".")[1:] if s.lower() != "gz"]
+    return suffixes[-1] if suffixes else None
+
+
+def _unpacked(opener: Opener) -> tuple[t.BinaryIO, str | None, list[t.IO]]:
+    """The content behind `opener`, gunzipped when it starts with gzip's magic bytes."""
+    raw = opener()
+    buffered = raw if isinstance(raw, io.BufferedReader) else io.BufferedReader(raw)
+    if buffered.peek(2)[:2] == GZIP_MAGIC:
+        inner = gzip.GzipFile(fileobj=buffered, mode="rb")
+        return inner, "gzip", [raw, buffered, inner]
+    return buffered, None, [raw, buffered]
+
+
+def _reopener(opener: Opener) -> Opener:
+    """Opens the decompressed content again from its start (for a second pass)."""
+
+    def reopen() -> t.BinaryIO:
+        inner, _, _ = _unpacked(opener)
+        return inner
+
+    return reopen
+
+
+def _decode(opener: Opener, declared_format: str | None, budget: _Budget) -> DecodedFile:
+    inner, compression, handles = _unpacked(opener)
+    stream = io.BufferedReader(_CappedReader(inner, budget), SNIFF_BYTES)
     handles.append(stream)
+    again = _reopener(opener)
 
     head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]
     text_head = head[3:] if head.startswith(codecs.BOM_UTF8) else head
@@ -128,18 +187,15 @@ def open_rows(
             "ndjson" if declared in _JSON_LINES else ("json" if declared in _JSON else "csv")
         )
     elif declared in _CSV or (declared not in _JSON and first not in (b"[", b"{")):
-        file_format, rows = "csv", _csv_rows(stream, path, compression)
+        file_format, rows = "csv", _csv_rows(stream, again)
     elif first == b"[":
         file_format, rows = "json", _json_array_rows(stream, "item")
     elif _looks_like_json_lines(text_head):
-        file_format, rows = "ndjson", _ndjson_rows(stream, path, compression)
+        file_format, rows = "ndjson", _ndjson_rows(stream, again)
     elif first == b"{":
-        file_format, rows = (
-            "json",
-            _json_object_rows(path, stream, compression, max_decompressed_bytes),
-        )
+        file_format, rows = "json", _json_object_rows(stream, again, budget)
     else:
-        file_format, rows = "ndjson", _ndjson_rows(stream, path, compression)
+        file_format, rows = "ndjson", _ndjson_rows(stream, again)
     return DecodedFile(file_format, compression, rows, handles)
 
 
@@ -159,11 +215,10 @@ def _text(stream: t.BinaryIO) -> io.TextIOWrapper:
     return io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
 
 
-def _first_bad_utf8_line(path: str | os.PathLike, compression: str | None) -> int | None:
+def _first_bad_utf8_line(again: Opener) -> int | None:
     """The physical line holding the first invalid UTF-8 (text is decoded in blocks, so the
-    decoder cannot say); read again from disk, only on this error path."""
-    with open(path, "rb") as raw:
-        source = gzip.GzipFile(fileobj=raw) if compression == "gzip" else raw
+    decoder cannot say); read again from the start, only on this error path."""
+    with again() as source:
         for number, line in enumerate(source, start=1):
             try:
                 line.decode("utf-8")
@@ -172,9 +227,7 @@ def _first_bad_utf8_line(path: str | os.PathLike, compression: str | None) -> in
     return None
 
 
-def _csv_rows(
-    stream: t.BinaryIO, path: str | os.PathLike, compression: str | None
-) -> Iterator[dict]:
+def _csv_rows(stream: t.BinaryIO, again: Opener) -> Iterator[dict]:
     reader = csv.reader(_text(stream), strict=False)
     try:
         header = next(reader, None)
@@ -198,7 +251,7 @@ def _csv_rows(
     except UnicodeDecodeError as error:
         raise MalformedFileError(
             f"the file is not valid UTF-8 ({error.reason})",
-            line=_first_bad_utf8_line(path, compression),
+            line=_first_bad_utf8_line(again),
         ) from None
     except csv.Error as error:
         raise MalformedFileError(f"invalid CSV: {error}", line=reader.line_num) from None
@@ -232,9 +285,7 @@ def _json_array_rows(stream: t.BinaryIO, prefix: str) -> Iterator[dict]:
         raise MalformedFileError(f"the file is not valid UTF-8 ({error.reason})") from None
 
 
-def _json_object_rows(
-    path: str | os.PathLike, stream: t.BinaryIO, compression: str | None, cap: int | None
-) -> Iterator[dict]:
+def _json_object_rows(stream: t.BinaryIO, again: Opener, budget: _Budget) -> Iterator[dict]:
     """A JSON object: the rows are its first top-level array; without one, it is the row."""
     key = None
     try:
@@ -248,9 +299,8 @@ def _json_object_rows(
     except ijson.JSONError as error:
         raise MalformedFileError(f"invalid JSON: {_reason(error)}") from None
     # The first pass consumed the stream; read again from the start (it is on disk).
-    with open(path, "rb") as again:
-        inner = gzip.GzipFile(fileobj=again) if compression == "gzip" else again
-        inner = io.BufferedReader(_CappedReader(inner, cap), SNIFF_BYTES)
+    with again() as source:
+        inner = io.BufferedReader(_CappedReader(source, budget), SNIFF_BYTES)
         if key is None:
             yield from (_as_row(item) for item in ijson.items(_skip_bom(inner), ""))
         else:
@@ -273,9 +323,7 @@ def _skip_bom(stream: t.BinaryIO) -> t.BinaryIO:
     return buffered
 
 
-def _ndjson_rows(
-    stream: t.BinaryIO, path: str | os.PathLike, compression: str | None
-) -> Iterator[dict]:
+def _ndjson_rows(stream: t.BinaryIO, again: Opener) -> Iterator[dict]:
     line_number = 0
     try:
         for line_number, line in enumerate(_text(stream), start=1):
@@ -291,5 +339,5 @@ def _ndjson_rows(
     except UnicodeDecodeError as error:
         raise MalformedFileError(
             f"the file is not valid UTF-8 ({error.reason})",
-            line=_first_bad_utf8_line(path, compression),
+            line=_first_bad_utf8_line(again),
         ) from None

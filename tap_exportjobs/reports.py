@@ -42,6 +42,8 @@ ROW_ENVELOPE_PROPERTIES = th.PropertiesList(
         description="The row as written: CSV header -> string value, or the JSON object",
     ),
     th.Property("file_format", th.StringType, description="What the file was decoded as"),
+    th.Property("source_file", th.StringType,
+                description="For a zip archive, the member the row came from"),
 )
 
 
@@ -105,6 +107,7 @@ class ReportRowsStream(CheckpointMixin, Stream):
                         "row_number": row_number,
                         "row": row,
                         "file_format": decoded.file_format,
+                        "source_file": decoded.source_file,
                     }
                     # Reached only after the SDK wrote the row: the checkpoint never
                     # claims a row that was not emitted.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import tracemalloc
 from decimal import Decimal
@@ -209,3 +210,47 @@ def tap_with_state_capture(ep, states: list) -> None:
             for line in buffer.getvalue().decode().splitlines()
             if '"type":"STATE"' in line
         )
+
+
+def _zip(members: dict[str, bytes]) -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, content in members.items():
+            archive.writestr(name, content)
+    return buffer.getvalue()
+
+
+def test_a_zip_archive_is_read_member_by_member_naming_each(tmp_path):
+    path = tmp_path / "export.zip"
+    path.write_bytes(
+        _zip(
+            {
+                "bills.csv": b"id,total\n1,10.00\n2,NA\n",
+                "accounts.jsonl.gz": gzip.compress(
+                    b'{"code": "a1", "balance": 1.50}\n{"code": "a2"}\n'
+                ),
+                "plans.json": b'{"data": [{"plan": "gold"}]}',
+            }
+        )
+    )
+    with open_rows(path) as decoded:
+        seen = [(decoded.source_file, decoded.file_format, row) for row in decoded.rows]
+    assert seen == [
+        ("bills.csv", "csv", {"id": "1", "total": "10.00"}),
+        ("bills.csv", "csv", {"id": "2", "total": "NA"}),
+        ("accounts.jsonl.gz", "ndjson", {"code": "a1", "balance": Decimal("1.50")}),
+        ("accounts.jsonl.gz", "ndjson", {"code": "a2"}),
+        ("plans.json", "json", {"plan": "gold"}),
+    ]
+
+
+def test_the_size_cap_counts_every_member_of_an_archive(tmp_path):
+    path = tmp_path / "bomb.zip"
+    path.write_bytes(_zip({f"part{i}.csv": b"a\n" + b"0\n" * 300_000 for i in range(4)}))
+    with (
+        pytest.raises(FileTooLargeError),
+        open_rows(path, max_decompressed_bytes=2_000_000) as decoded,
+    ):
+        list(decoded.rows)

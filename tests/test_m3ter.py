@@ -386,3 +386,24 @@ def test_a_run_killed_while_polling_a_triggered_download_does_not_trigger_it_aga
     resumed = run_tap(config, state=state)
     assert len(m3.requests_to(r"/data/jobs/download$", "POST")) == 1
     assert {r["job_id"] for r in resumed.records(LOOKUP_ROWS)} == {job_id}
+
+
+def test_an_operational_export_packaged_as_a_zip_lands_with_each_rows_entity_file(m3):
+    from tests.test_file_fidelity import _zip
+
+    job = m3.add_export_job(source_type="OPERATIONAL")
+    m3.files.publish(
+        f"exports/{job}",
+        _zip(
+            {
+                "BILLS.csv": b"id,amount\nb1,10.00\n",
+                "ACCOUNTS.jsonl": b'{"code": "acme"}\n{"code": "globex"}\n',
+            }
+        ),
+    )
+    rows = run_tap(m3ter_config(m3)).records(EXPORT_ROWS)
+    assert [(r["source_file"], r["row_number"], r["row"]) for r in rows] == [
+        ("BILLS.csv", 1, {"id": "b1", "amount": "10.00"}),
+        ("ACCOUNTS.jsonl", 2, {"code": "acme"}),
+        ("ACCOUNTS.jsonl", 3, {"code": "globex"}),
+    ]
