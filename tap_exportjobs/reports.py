@@ -42,8 +42,9 @@ ROW_ENVELOPE_PROPERTIES = th.PropertiesList(
         description="The row as written: CSV header -> string value, or the JSON object",
     ),
     th.Property("file_format", th.StringType, description="What the file was decoded as"),
-    th.Property("source_file", th.StringType,
-                description="For a zip archive, the member the row came from"),
+    th.Property(
+        "source_file", th.StringType, description="For a zip archive, the member the row came from"
+    ),
 )
 
 

@@ -11,12 +11,11 @@ from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
+from tap_exportjobs.http import ClientCredentialsAuthenticator
 from tap_exportjobs.jobs import parse_timestamp
 from tap_exportjobs.providers import PROVIDERS
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable
-
     from singer_sdk import Stream
 
 GLOBAL_SETTINGS = th.PropertiesList(
@@ -83,7 +82,7 @@ class TapExportJobs(Tap):
     ).to_dict()
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
-        self._authenticators: dict[str, t.Any] = {}
+        self._authenticators: dict[str, ClientCredentialsAuthenticator] = {}
         super().__init__(*args, **kwargs)
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
@@ -116,10 +115,18 @@ class TapExportJobs(Tap):
             problems.extend(provider.validate(block))
         return problems
 
-    def shared_authenticator(self, provider: str, make: Callable[[], t.Any]) -> t.Any:
-        """One authenticator (one token) per provider, shared by its streams."""
+    def client_credentials(
+        self, provider: str, authenticator: type[ClientCredentialsAuthenticator], token_url: str
+    ) -> ClientCredentialsAuthenticator:
+        """One authenticator (one token) per provider, shared by its streams, from the
+        provider block's client_id and client_secret."""
         if provider not in self._authenticators:
-            self._authenticators[provider] = make()
+            block = self.config[provider]
+            self._authenticators[provider] = authenticator(
+                token_url=token_url,
+                client_id=block["client_id"],
+                client_secret=block["client_secret"],
+            )
         return self._authenticators[provider]
 
     def discover_streams(self) -> list[Stream]:

@@ -175,13 +175,8 @@ class ElasticPathExportJobsStream(JobStream):
 
     @property
     def authenticator(self) -> ElasticPathAuthenticator:
-        return self._tap.shared_authenticator(
-            NAME,
-            lambda: ElasticPathAuthenticator(
-                token_url=f"{self.url_base}/oauth/access_token",
-                client_id=self.settings["client_id"],
-                client_secret=self.settings["client_secret"],
-            ),
+        return self._tap.client_credentials(
+            NAME, ElasticPathAuthenticator, f"{self.url_base}/oauth/access_token"
         )
 
     def get_new_paginator(self) -> JobsPaginator:

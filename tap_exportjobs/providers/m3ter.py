@@ -193,13 +193,8 @@ class M3terAPI:
     @property
     def authenticator(self) -> M3terAuthenticator:
         api = (self.settings.get("api_url") or DEFAULT_API_URL).rstrip("/")
-        return self._tap.shared_authenticator(  # type: ignore[attr-defined]
-            NAME,
-            lambda: M3terAuthenticator(
-                token_url=f"{api}/oauth/token",
-                client_id=self.settings["client_id"],
-                client_secret=self.settings["client_secret"],
-            ),
+        return self._tap.client_credentials(  # type: ignore[attr-defined]
+            NAME, M3terAuthenticator, f"{api}/oauth/token"
         )
 
     def get_new_paginator(self) -> JSONPathPaginator:
