@@ -429,11 +429,30 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
         if self._run is None:
             return
         state = self.get_context_state(None)
+        ledger = self.ledger(None)
+        self._drop_abandoned(ledger)
         state["replication_key"] = self.replication_key
-        state["replication_key_value"] = self.ledger(None).advance_bookmark(
-            self._run.bookmark, self._run.seen
-        )
+        state["replication_key_value"] = ledger.advance_bookmark(self._run.bookmark, self._run.seen)
         self._run = None
+
+    def _drop_abandoned(self, ledger: Ledger) -> None:
+        """Forget unsettled jobs older than the API keeps jobs that no run can look at any
+        more (e.g. their partition is no longer selected), so they cannot hold the bookmark
+        and the ledger forever."""
+        if not self.job_lifetime:
+            return
+        cutoff = utc_now() - self.job_lifetime
+        for job_id in ledger.unsettled_ids():
+            created = parse_timestamp(ledger.jobs[job_id].get("created_at"))
+            if created and created < cutoff:
+                self.logger.warning(
+                    "%s: job %s has been unsettled for longer than the API keeps jobs (%s); "
+                    "it is no longer followed",
+                    self.name,
+                    job_id,
+                    self.job_lifetime,
+                )
+                del ledger.jobs[job_id]
 
     def get_records(self, context: Context | None) -> Iterator[dict]:
         run = self._begin_run()

@@ -407,3 +407,21 @@ def test_an_operational_export_packaged_as_a_zip_lands_with_each_rows_entity_fil
         ("ACCOUNTS.jsonl", 2, {"code": "acme"}),
         ("ACCOUNTS.jsonl", 3, {"code": "globex"}),
     ]
+
+
+def test_a_pending_job_of_a_table_no_longer_selected_stops_holding_state_after_a_week(m3):
+    kept, (kept_revision,) = m3.add_table("kept", FIELDS)
+    dropped, (dropped_revision,) = m3.add_table("dropped", FIELDS)
+    m3.add_lookup_job(dropped, dropped_revision, status="PENDING", finish_after_polls=10_000)
+    m3.add_lookup_job(kept, kept_revision, type="COPY")
+    first = run_tap(m3ter_config(m3, max_wait_seconds=0))
+    narrowed = m3ter_config(m3, max_wait_seconds=0, m3ter={"lookup_table_ids": [kept]})
+    from unittest import mock
+
+    from tap_exportjobs import jobs
+
+    later = jobs.utc_now() + jobs.timedelta(days=8)
+    with mock.patch.object(jobs, "utc_now", return_value=later):
+        second = run_tap(narrowed, state=first.state)
+    ledger = second.state["bookmarks"][LOOKUP_JOBS]["jobs"]
+    assert all(entry["status"] != "pending" for entry in ledger.values())

@@ -318,6 +318,8 @@ class LookupTableDataJobsStream(M3terAPI, JobStream):
     }
     #: Statuses S3 answers for a presigned link that expired or was refused.
     link_expired_statuses: t.ClassVar[tuple[int, ...]] = (400, 403, 410)
+    #: Undocumented; a data job still PENDING after a week is treated as never finishing.
+    job_lifetime = timedelta(days=7)
     partition_properties = th.PropertiesList(
         th.Property("lookupTableId", th.StringType),
         th.Property("revisionId", th.StringType),
@@ -445,6 +447,8 @@ class DataExportJobsStream(M3terAPI, JobStream):
     link_expired_statuses: t.ClassVar[tuple[int, ...]] = (400, 403, 410)
     #: m3ter deletes export files a day after the run; getdownloadurl stops answering.
     file_lifetime = EXPORT_DOWNLOAD_WINDOW
+    #: An export still unfinished after the day its file would be kept is not coming back.
+    job_lifetime = EXPORT_DOWNLOAD_WINDOW
     provider_properties = th.PropertiesList(
         th.Property("version", th.IntegerType),
         th.Property("scheduleId", th.StringType),
