@@ -14,6 +14,7 @@ import csv
 import gzip
 import io
 import json
+import random
 import secrets
 import time
 import uuid
@@ -73,9 +74,12 @@ class FakeM3ter(FakeHost):
         token_ttl_seconds: int = 18000,
         lookup_page_cap: int = 100,
         download_link_ttl: int = 300,
+        seed: int | None = None,
     ) -> None:
         super().__init__(host, port)
         self.files = files
+        #: A seed makes ids repeat across restarts (the sandbox), as a real org's would.
+        self._ids = random.Random(seed) if seed is not None else None
         self.org_id = org_id
         self.client_id = client_id
         self.client_secret = client_secret
@@ -128,6 +132,11 @@ class FakeM3ter(FakeHost):
         ]
         for method, pattern, handler in routes:
             self.route(method, pattern, self._guarded(handler))
+
+    def _new_id(self) -> str:
+        if self._ids is None:
+            return str(uuid.uuid4())
+        return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
 
     # -- clock, tokens ----------------------------------------------------------------
 
@@ -212,7 +221,7 @@ class FakeM3ter(FakeHost):
     def add_destination(self, destination_type: str = "S3", **fields) -> dict:
         now = self.now()
         common = {
-            "id": str(uuid.uuid4()),
+            "id": self._new_id(),
             "version": 1,
             "name": f"{destination_type} dest",
             "code": f"dest_{len(self.destinations)}",
@@ -243,7 +252,7 @@ class FakeM3ter(FakeHost):
     ) -> tuple[str, list[str]]:
         """A table with `revisions` revisions (the last PUBLISHED, earlier ARCHIVED)."""
         now = self.now()
-        table_id = str(uuid.uuid4())
+        table_id = self._new_id()
         self.tables[table_id] = {
             "id": table_id,
             "version": 1,
@@ -258,7 +267,7 @@ class FakeM3ter(FakeHost):
         self.revisions[table_id] = {}
         revision_ids = []
         for n in range(revisions):
-            revision_id = str(uuid.uuid4())
+            revision_id = self._new_id()
             self.revisions[table_id][revision_id] = {
                 "id": revision_id,
                 "version": 1,
@@ -297,7 +306,7 @@ class FakeM3ter(FakeHost):
         failure_reason: str | None = None,
     ) -> str:
         job = FakeLookupJob(
-            id=str(uuid.uuid4()),
+            id=self._new_id(),
             table_id=table_id,
             revision_id=revision_id,
             type=type,
@@ -306,7 +315,7 @@ class FakeM3ter(FakeHost):
             content_type=content_type,
             finish_after_polls=finish_after_polls,
             failure_reason=failure_reason or ("Invalid file" if status == "FAILED" else None),
-            destination_revision_id=str(uuid.uuid4()) if type == "COPY" else None,
+            destination_revision_id=self._new_id() if type == "COPY" else None,
         )
         self.lookup_jobs[job.id] = job
         if status == "SUCCEEDED":
@@ -343,12 +352,12 @@ class FakeM3ter(FakeHost):
         finish_after_polls: int = 2,
     ) -> str:
         job = FakeExportJob(
-            id=str(uuid.uuid4()),
+            id=self._new_id(),
             created_at=created_at if created_at is not None else self.now() - 600,
             source_type=source_type,
             status=status,
             finish_after_polls=finish_after_polls,
-            schedule_id=str(uuid.uuid4()),
+            schedule_id=self._new_id(),
         )
         job.content = export_file(
             rows if rows is not None else usage_rows(20), file_format, gzipped

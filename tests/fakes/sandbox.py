@@ -69,6 +69,7 @@ def build_m3ter(files: FakeFileHost, host: str = "127.0.0.1", port: int = 8712) 
         client_secret="sandbox-m3ter-secret",
         host=host,
         port=port,
+        seed=2024,
     )
     m3ter.add_destination("S3")
     m3ter.add_destination("GCS", name="Finance GCS bucket")
