@@ -3,17 +3,30 @@
 Behaves like S3/CloudFront with signed URLs: a request carrying an Authorization header is
 refused (a presigned URL is the only credential), links expire at their signed time, the
 body streams in chunks, and Range requests resume a download.
+
+It listens on 127.0.0.2 (Linux routes all of 127.0.0.0/8 to loopback), or on "localhost"
+where that address cannot be bound, so its host name always differs from an API's
+127.0.0.1. Links look like
+`http://127.0.0.2:PORT/bucket/<key>?Expires=<epoch>&Signature=<hmac>&Key-Pair-Id=FAKEKEYPAIR`.
+Answers, in the order S3 checks them: an Authorization header -> 400 InvalidArgument; no
+signature -> 403 AccessDenied; a wrong one -> 403 SignatureDoesNotMatch; past Expires ->
+403 AccessDenied "Request has expired"; an unknown key -> 404 NoSuchKey; else 200, or 206
+for `Range: bytes=N-`, `bytes=N-M`, `bytes=-N` (416 InvalidRange past the end). Errors,
+injected faults included, are S3's XML. `clock` (epoch seconds) is the API fake's clock, so
+moving that clock expires links too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import socket
 import threading
 import time
+from http import HTTPStatus
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from tests.fakes.server import FakeHost, Request, Response
 
@@ -46,9 +59,14 @@ class FakeFileHost(FakeHost):
         self.files: dict[str, bytes | Path] = {}
         self.content_types: dict[str, str] = {}
         self.clock = time.time
-        self._drops_mid_file = 0
+        self._drops_mid_file: list[list] = []  # [remaining, path regex or None]
         self._drop_lock = threading.Lock()
         self.route("GET", r"/bucket/(?P<key>.+)", self._get)
+
+    def error_response(self, status: int) -> Response:
+        code = {403: "AccessDenied", 404: "NoSuchKey", 500: "InternalError", 503: "SlowDown"}
+        phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+        return _xml_error(status, code.get(status, phrase.replace(" ", "")), phrase)
 
     def publish(self, key: str, content: bytes, *, content_type: str = "text/csv") -> None:
         self.files[key] = content
@@ -57,6 +75,10 @@ class FakeFileHost(FakeHost):
     def publish_file(self, key: str, path: Path, *, content_type: str = "text/csv") -> None:
         self.files[key] = Path(path)
         self.content_types[key] = content_type
+
+    def unpublish(self, key: str) -> None:
+        self.files.pop(key, None)
+        self.content_types.pop(key, None)
 
     def presign(self, key: str, ttl_seconds: float = 300, *, already_expired: bool = False) -> str:
         expires = int(self.clock() + (-60 if already_expired else ttl_seconds))
@@ -69,10 +91,21 @@ class FakeFileHost(FakeHost):
         )
         return f"{self.url}/bucket/{quote(key)}?{query}"
 
-    def drop_mid_file_next(self, count: int = 1) -> None:
-        """The next `count` downloads send about half the body, then the connection drops."""
+    def drop_mid_file_next(self, count: int = 1, *, path: str | None = None) -> None:
+        """The next `count` downloads (of paths matching `path`, a regex) send their headers
+        with the full Content-Length and about half the body, then the connection drops."""
         with self._drop_lock:
-            self._drops_mid_file += count
+            self._drops_mid_file.append([count, re.compile(path) if path else None])
+
+    def _take_drop_mid_file(self, path: str) -> bool:
+        with self._drop_lock:
+            for drop in self._drops_mid_file:
+                if drop[1] is None or drop[1].search(path):
+                    drop[0] -= 1
+                    if drop[0] == 0:
+                        self._drops_mid_file.remove(drop)
+                    return True
+        return False
 
     @staticmethod
     def _sign(key: str, expires: int) -> str:
@@ -82,20 +115,22 @@ class FakeFileHost(FakeHost):
         content = self.files[key]
         return content.stat().st_size if isinstance(content, Path) else len(content)
 
-    def _chunks(self, key: str, start: int):
+    def _chunks(self, key: str, start: int, end: int):
+        """Bytes start..end (inclusive) of the file, in CHUNK pieces."""
         content = self.files[key]
         if isinstance(content, Path):
             with content.open("rb") as handle:
                 handle.seek(start)
-                while chunk := handle.read(CHUNK):
+                left = end + 1 - start
+                while left > 0 and (chunk := handle.read(min(CHUNK, left))):
+                    left -= len(chunk)
                     yield chunk
         else:
-            for offset in range(start, len(content), CHUNK):
-                yield content[offset : offset + CHUNK]
+            view = memoryview(content)
+            for offset in range(start, end + 1, CHUNK):
+                yield bytes(view[offset : min(offset + CHUNK, end + 1)])
 
     def _get(self, request: Request, key: str) -> Response:
-        from urllib.parse import unquote
-
         key = unquote(key)
         if "authorization" in request.headers:
             return _xml_error(
@@ -126,24 +161,30 @@ class FakeFileHost(FakeHost):
             return _xml_error(404, "NoSuchKey", "The specified key does not exist.")
 
         size = self._size(key)
-        start = 0
+        start, end = 0, size - 1
         status = 200
         headers = {
             "Content-Type": self.content_types[key],
             "Accept-Ranges": "bytes",
             "ETag": f'"{hashlib.md5(key.encode()).hexdigest()}"',
         }
-        range_header = request.headers.get("range", "")
-        if range_header.startswith("bytes=") and range_header.endswith("-"):
-            start = int(range_header[6:-1])
-            if start >= size:
-                return _xml_error(416, "InvalidRange", "The requested range is not satisfiable")
+        # One range only; like S3, a header it cannot read is ignored (whole file, 200).
+        wanted = re.fullmatch(r"bytes=(\d*)-(\d*)", request.headers.get("range", "").strip())
+        if wanted and wanted.group(1):
+            start = int(wanted.group(1))
+            end = min(int(wanted.group(2)), size - 1) if wanted.group(2) else size - 1
+        elif wanted and wanted.group(2):
+            start = max(0, size - int(wanted.group(2)))
+        if wanted and (wanted.group(1) or wanted.group(2)):
+            if start >= size or start > end:
+                response = _xml_error(416, "InvalidRange", "The requested range is not satisfiable")
+                response.headers["Content-Range"] = f"bytes */{size}"
+                return response
             status = 206
-            headers["Content-Range"] = f"bytes {start}-{size - 1}/{size}"
-        headers["Content-Length"] = str(size - start)
-        drop_after = None
-        with self._drop_lock:
-            if self._drops_mid_file > 0:
-                self._drops_mid_file -= 1
-                drop_after = max(1, (size - start) // 2)
-        return Response(status, self._chunks(key, start), headers, drop_after=drop_after)
+            headers["Content-Range"] = f"bytes {start}-{end}/{size}"
+        length = end + 1 - start
+        headers["Content-Length"] = str(length)
+        if request.method == "HEAD":
+            return Response(status, b"", headers)
+        drop_after = max(1, length // 2) if self._take_drop_mid_file(request.path) else None
+        return Response(status, self._chunks(key, start, end), headers, drop_after=drop_after)

@@ -2,6 +2,14 @@
 
 The tap runs against these as it would against a vendor: over TCP, from another process
 if need be (Meltano runs the tap as a subprocess, so in-process mocks cannot serve it).
+
+Every request lands in `host.log` (a `Request`: host, method, path, query, lower-cased
+headers, body, and the status the fake answered, None when it dropped the connection).
+Fault knobs work on any host and are consumed by the next matching requests, before
+routing or authentication: `fail_next(count, status, headers=, body=, path=, method=)` and
+`drop_next(count, path=, method=)` (close the connection without an answer). A handler
+that raises answers 500 and is kept in `host.handler_errors`, so a bug in a fake never
+looks like a network fault.
 """
 
 from __future__ import annotations
@@ -10,8 +18,11 @@ import contextlib
 import json
 import re
 import socket
+import socketserver
+import sys
 import threading
 import time
+import traceback
 import typing as t
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -30,6 +41,8 @@ class Request:
     body: bytes
     host: str
     at: float = field(default_factory=time.time)
+    #: What the fake answered; None when it dropped the connection without an answer.
+    status: int | None = None
 
     def json(self) -> t.Any:
         return json.loads(self.body or b"null")
@@ -57,7 +70,15 @@ def json_response(value: t.Any, status: int = 200, headers: dict | None = None) 
 class _Fault:
     count: int
     path: re.Pattern | None
+    method: str | None
     response: Response | None  # None: drop the connection
+
+    def matches(self, request: Request) -> bool:
+        return (
+            self.count > 0
+            and (self.path is None or bool(self.path.search(request.path)))
+            and (self.method is None or self.method.upper() == request.method)
+        )
 
 
 class FakeHost:
@@ -70,7 +91,8 @@ class FakeHost:
         self.lock = threading.RLock()
         self._routes: list[tuple[str, re.Pattern, Callable[..., Response]]] = []
         self._faults: list[_Fault] = []
-        self._server: ThreadingHTTPServer | None = None
+        self._server: _Server | None = None
+        self.handler_errors: list[BaseException] = []
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -85,6 +107,8 @@ class FakeHost:
     def stop(self) -> None:
         if self._server:
             self._server.shutdown()
+            # Idle keep-alive connections would otherwise keep their threads reading.
+            self._server.close_connections()
             self._server.server_close()
             self._server = None
 
@@ -106,6 +130,8 @@ class FakeHost:
     # -- routes, log, knobs ---------------------------------------------------------
 
     def route(self, method: str, pattern: str, handler: Callable[..., Response]) -> None:
+        """Serve `method` requests whose whole path matches `pattern`; named groups become
+        keyword arguments of `handler(request, **groups)`. GET routes also answer HEAD."""
         self._routes.append((method, re.compile(pattern), handler))
 
     def requests_to(self, pattern: str, method: str | None = None) -> list[Request]:
@@ -129,49 +155,125 @@ class FakeHost:
         headers: dict | None = None,
         body: bytes | None = None,
         path: str | None = None,
+        method: str | None = None,
     ) -> None:
-        """Answer the next `count` matching requests with `status` instead."""
+        """Answer the next `count` matching requests with `status` instead.
+
+        `path` is a regex searched in the path. `headers` default to `Retry-After: 1` for a
+        429 (a knob: Elastic Path documents no Retry-After) and `body` to the host's own
+        error body for `status` (`error_response`).
+        """
         if headers is None and status == 429:
             headers = {"Retry-After": "1"}
-        response = Response(
-            status,
-            body
-            if body is not None
-            else json.dumps({"errors": [{"status": status, "title": "Injected failure"}]}).encode(),
-            {"Content-Type": "application/json", **(headers or {})},
-        )
-        with self.lock:
-            self._faults.append(_Fault(count, re.compile(path) if path else None, response))
+        response = self.error_response(status)
+        if body is not None:
+            response.body = body
+        response.headers.update(headers or {})
+        self._add_fault(_Fault(count, _compile(path), method, response))
 
-    def drop_next(self, count: int = 1, *, path: str | None = None) -> None:
+    def drop_next(
+        self, count: int = 1, *, path: str | None = None, method: str | None = None
+    ) -> None:
         """Close the connection without answering the next `count` matching requests."""
-        with self.lock:
-            self._faults.append(_Fault(count, re.compile(path) if path else None, None))
+        self._add_fault(_Fault(count, _compile(path), method, None))
 
-    def _take_fault(self, path: str) -> _Fault | None:
+    def clear_faults(self) -> None:
+        with self.lock:
+            self._faults.clear()
+
+    def error_response(self, status: int) -> Response:
+        """This host's error body for `status` (faults, unknown paths); subclasses speak
+        their vendor's error format."""
+        return json_response({"errors": [{"status": status, "title": "Injected failure"}]}, status)
+
+    def _add_fault(self, fault: _Fault) -> None:
+        if fault.count < 1:
+            raise ValueError("count must be at least 1")
+        with self.lock:
+            self._faults.append(fault)
+
+    def _take_fault(self, request: Request) -> _Fault | None:
         with self.lock:
             for fault in self._faults:
-                if fault.count > 0 and (fault.path is None or fault.path.search(path)):
+                if fault.matches(request):
                     fault.count -= 1
+                    if fault.count == 0:
+                        self._faults.remove(fault)
                     return fault
         return None
 
     def dispatch(self, request: Request) -> Response | None:
         with self.lock:
             self.log.append(request)
-        fault = self._take_fault(request.path)
-        if fault is not None:
-            return fault.response
-        for method, pattern, handler in self._routes:
+        fault = self._take_fault(request)
+        response = fault.response if fault is not None else self._route(request)
+        request.status = response.status if response is not None else None
+        return response
+
+    def _route(self, request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        for route_method, pattern, handler in self._routes:
             match = pattern.fullmatch(request.path)
-            if match and method == request.method:
-                return handler(request, **match.groupdict())
-        return json_response({"errors": [{"status": 404, "title": "Not Found"}]}, 404)
+            if match and route_method == method:
+                try:
+                    return handler(request, **match.groupdict())
+                except Exception as error:
+                    self.handler_errors.append(error)
+                    traceback.print_exc(file=sys.stderr)
+                    return json_response(
+                        {"errors": [{"status": 500, "title": f"fake crashed: {error!r}"}]}, 500
+                    )
+        return self.error_response(404)
+
+
+def _compile(path: str | None) -> re.Pattern | None:
+    return re.compile(path) if path else None
 
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
+    block_on_close = False  # stop() must not wait for clients that keep connections open
+
+    def __init__(self, *args: t.Any) -> None:
+        self.connections: set[socket.socket] = set()
+        self.connections_lock = threading.Lock()
+        super().__init__(*args)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks up the FQDN of the address: slow where reverse DNS is.
+        socketserver.TCPServer.server_bind(self)
+        self.server_name, self.server_port = self.server_address[:2]
+
+    def process_request(self, request: t.Any, client_address: t.Any) -> None:
+        with self.connections_lock:
+            self.connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: t.Any) -> None:
+        with self.connections_lock:
+            self.connections.discard(request)
+        super().shutdown_request(request)
+
+    def close_connections(self) -> None:
+        with self.connections_lock:
+            connections = list(self.connections)
+        for connection in connections:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
+def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
+    if handler.headers.get("Transfer-Encoding", "").lower() == "chunked":
+        parts = []
+        while size := int(handler.rfile.readline().split(b";")[0].strip() or b"0", 16):
+            parts.append(handler.rfile.read(size))
+            handler.rfile.readline()
+        while handler.rfile.readline() not in (b"\r\n", b"\n", b""):
+            pass  # trailers
+        return b"".join(parts)
+    length = int(handler.headers.get("Content-Length") or 0)
+    return handler.rfile.read(length) if length else b""
 
 
 def _handler_for(host: FakeHost) -> type[BaseHTTPRequestHandler]:
@@ -183,12 +285,11 @@ def _handler_for(host: FakeHost) -> type[BaseHTTPRequestHandler]:
 
         def _handle(self) -> None:
             parts = urlsplit(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
-            body = self.rfile.read(length) if length else b""
+            body = _read_body(self)
             request = Request(
                 method=self.command,
                 path=parts.path,
-                query={k: v[0] for k, v in parse_qs(parts.query).items()},
+                query={k: v[0] for k, v in parse_qs(parts.query, keep_blank_values=True).items()},
                 headers={k.lower(): v for k, v in self.headers.items()},
                 body=body,
                 host=host.netloc,
@@ -208,6 +309,8 @@ def _handler_for(host: FakeHost) -> type[BaseHTTPRequestHandler]:
             if isinstance(body, bytes) and "Content-Length" not in response.headers:
                 self.send_header("Content-Length", str(len(body)))
             self.end_headers()
+            if self.command == "HEAD":
+                return
             sent = 0
             try:
                 for chunk in chunks:
@@ -226,6 +329,6 @@ def _handler_for(host: FakeHost) -> type[BaseHTTPRequestHandler]:
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
 
-        do_GET = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
+        do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = _handle
 
     return Handler
