@@ -416,12 +416,13 @@ def test_a_pending_job_of_a_table_no_longer_selected_stops_holding_state_after_a
     m3.add_lookup_job(kept, kept_revision, type="COPY")
     first = run_tap(m3ter_config(m3, max_wait_seconds=0))
     narrowed = m3ter_config(m3, max_wait_seconds=0, m3ter={"lookup_table_ids": [kept]})
+    from datetime import timedelta
     from unittest import mock
 
-    from tap_exportjobs import jobs
+    from tap_exportjobs.jobs import stream
 
-    later = jobs.utc_now() + jobs.timedelta(days=8)
-    with mock.patch.object(jobs, "utc_now", return_value=later):
+    later = stream.utc_now() + timedelta(days=8)
+    with mock.patch.object(stream, "utc_now", return_value=later):
         second = run_tap(narrowed, state=first.state)
     ledger = second.state["bookmarks"][LOOKUP_JOBS]["jobs"]
     assert all(entry["status"] != "pending" for entry in ledger.values())

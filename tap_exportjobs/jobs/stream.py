@@ -1,4 +1,4 @@
-"""Job streams: the normalized job record, status semantics, incremental state and polling.
+"""The job-stream base: normalized job records, incremental state and polling.
 
 A provider module subclasses `JobStream` once per job endpoint and supplies what only it
 knows: how to list, fetch (and, where supported, create) jobs, how its statuses map to the
@@ -10,13 +10,11 @@ export — lives here, once, for every provider.
 from __future__ import annotations
 
 import abc
-import hashlib
 import logging
-import re
 import time
 import typing as t
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from functools import cached_property
 
 from singer_sdk import RESTStream
@@ -25,6 +23,18 @@ from singer_sdk.exceptions import FatalAPIError
 
 from tap_exportjobs.download import Downloader, DownloadLink, expiry_from_url, redact_url
 from tap_exportjobs.http import RetryPolicyMixin
+from tap_exportjobs.jobs.exports import CreatesExports, ExportSpec, ExportWindow
+from tap_exportjobs.jobs.ledger import Ledger
+from tap_exportjobs.jobs.record import (
+    DEFAULT_LOOKBACK,
+    EXPIRED,
+    JOB_CORE_PROPERTIES,
+    PENDING,
+    SUCCEEDED,
+    TERMINAL,
+    UNKNOWN,
+)
+from tap_exportjobs.jobs.timestamps import iso, parse_timestamp, sort_key, utc_now
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -32,96 +42,6 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 logger = logging.getLogger(__name__)
-
-# Normalized statuses (DESIGN.md, "Normalized job record").
-PENDING = "pending"
-RUNNING = "running"
-SUCCEEDED = "succeeded"
-EMPTY = "empty"
-FAILED = "failed"
-CANCELED = "canceled"
-DELETED = "deleted"
-EXPIRED = "expired"
-UNKNOWN = "unknown"
-STATUSES = (PENDING, RUNNING, SUCCEEDED, EMPTY, FAILED, CANCELED, DELETED, EXPIRED, UNKNOWN)
-#: No further change expected. `unknown` is not terminal: it is looked at again next run.
-TERMINAL = frozenset({SUCCEEDED, EMPTY, FAILED, CANCELED, DELETED, EXPIRED})
-
-DEFAULT_LOOKBACK = timedelta(days=30)
-
-JOB_CORE_PROPERTIES = th.PropertiesList(
-    th.Property("provider", th.StringType, required=True, description="The API the job is from"),
-    th.Property("id", th.StringType, required=True, description="The job's id in its API"),
-    th.Property("job_type", th.StringType, description="The API's own job or report type"),
-    th.Property(
-        "status",
-        th.StringType(allowed_values=list(STATUSES)),
-        required=True,
-        description="Normalized status",
-    ),
-    th.Property("status_raw", th.StringType, description="The API's own status string"),
-    th.Property(
-        "is_terminal", th.BooleanType, required=True, description="No further change expected"
-    ),
-    th.Property(
-        "created_at", th.DateTimeType, required=True, description="When the job was created"
-    ),
-    th.Property("updated_at", th.DateTimeType, description="Last change the API reports"),
-    th.Property("file_format", th.StringType, description="csv, json, json_bulk, ndjson, ..."),
-    th.Property(
-        "download_url",
-        th.StringType,
-        description="Where the file is (signatures redacted unless configured otherwise)",
-    ),
-    th.Property("download_url_expires_at", th.DateTimeType, description="When the link expires"),
-    th.Property("error", th.StringType, description="The API's failure reason"),
-    th.Property(
-        "observed_at",
-        th.DateTimeType,
-        required=True,
-        description="When this tap saw the job in this state",
-    ),
-)
-
-_FRACTION = re.compile(r"(\.\d{6})\d+")
-
-
-def parse_timestamp(value: t.Any) -> datetime | None:
-    """An API timestamp as an aware UTC datetime, or None for empty and zero values.
-
-    Accepts RFC 3339 with nanoseconds, `Z`, naive (taken as UTC), epoch seconds or
-    milliseconds; year 0001 (Go's zero time, "never") is None.
-    """
-    if value in (None, ""):
-        return None
-    if isinstance(value, datetime):
-        parsed = value
-    elif isinstance(value, (int, float)):
-        seconds = value / 1000 if value > 1e11 else value
-        return datetime.fromtimestamp(seconds, timezone.utc)
-    else:
-        text = (
-            _FRACTION.sub(r"\1", str(value).strip()).replace("Z", "+00:00").replace("z", "+00:00")
-        )
-        if " " in text and "T" not in text:
-            text = text.replace(" ", "T", 1)
-        try:
-            parsed = datetime.fromisoformat(text)
-        except ValueError:
-            return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    if parsed.year <= 1:
-        return None
-    return parsed.astimezone(timezone.utc)
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.astimezone(timezone.utc).isoformat() if value else None
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 @dataclass
@@ -134,116 +54,6 @@ class _Run:
     seen: list[str] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class ExportSpec:
-    """One configured export the tap creates itself, window by window."""
-
-    key: str  # stable name within the stream partition, e.g. "order_export"
-    window_days: int
-    fingerprint: str  # what the request asks for; a change means old jobs are not adopted
-    first_start: datetime
-    #: Create every missed window (a time range of data), or only the latest one (a
-    #: snapshot of current data, where older windows would repeat the same content).
-    catch_up: bool = True
-
-
-@dataclass(frozen=True)
-class ExportWindow:
-    start: datetime
-    end: datetime
-
-
-class Ledger:
-    """The jobs after the bookmark, kept in the stream partition's state.
-
-    Entry per job id: created_at, job_type, status (normalized, as last emitted),
-    status_raw, file ("pending" | "done" | absent when no file is expected) and
-    rows_emitted (the checkpoint inside a file being emitted).
-    """
-
-    def __init__(self, state: dict) -> None:
-        self.state = state
-        self.jobs: dict[str, dict] = state.setdefault("jobs", {})
-
-    def get(self, job_id: str) -> dict | None:
-        return self.jobs.get(job_id)
-
-    def settled(self, entry: dict) -> bool:
-        return entry.get("status") in TERMINAL and entry.get("file") != "pending"
-
-    def unsettled_ids(self, partition: dict | None = None) -> list[str]:
-        """Unsettled jobs, of one partition when given (entries keep theirs)."""
-        return [
-            job_id
-            for job_id, e in self.jobs.items()
-            if not self.settled(e) and (partition is None or e.get("partition", {}) == partition)
-        ]
-
-    def record_emitted(
-        self, record: dict, *, wants_file: bool, partition: dict | None = None
-    ) -> None:
-        entry = self.jobs.setdefault(record["id"], {})
-        entry.update(
-            created_at=record["created_at"],
-            job_type=record.get("job_type"),
-            status=record["status"],
-            status_raw=record.get("status_raw"),
-        )
-        if partition and any(partition.values()):
-            entry["partition"] = partition
-        if wants_file and entry.get("file") != "done":
-            entry["file"] = "pending"
-        elif not wants_file and entry.get("file") == "pending":
-            del entry["file"]
-
-    def rows_checkpoint(self, job_id: str, rows_emitted: int) -> None:
-        self.jobs.setdefault(job_id, {})["rows_emitted"] = rows_emitted
-
-    def file_done(self, job_id: str, rows_emitted: int) -> None:
-        entry = self.jobs.setdefault(job_id, {})
-        entry["file"] = "done"
-        entry["rows_emitted"] = rows_emitted
-
-    def advance_bookmark(self, current: str | None, seen_created_at: Iterable[str]) -> str | None:
-        """Move the bookmark as far as it may go and drop ledger entries behind it.
-
-        The bookmark stops at the oldest job that is not settled; with none, it goes to the
-        newest job seen. Entries at or after it stay, so settled jobs sharing the bookmark's
-        timestamp (or after an unsettled one) are not emitted again.
-        """
-        unsettled = [
-            e["created_at"]
-            for e in self.jobs.values()
-            if not self.settled(e) and e.get("created_at")
-        ]
-        if unsettled:
-            bookmark = min(unsettled, key=_sort_key)
-        else:
-            candidates = [
-                c
-                for c in (
-                    current,
-                    *seen_created_at,
-                    *(e.get("created_at") for e in self.jobs.values()),
-                )
-                if c
-            ]
-            bookmark = max(candidates, key=_sort_key) if candidates else current
-        if bookmark:
-            floor = _sort_key(bookmark)
-            for job_id in [
-                j
-                for j, e in self.jobs.items()
-                if e.get("created_at") and _sort_key(e["created_at"]) < floor
-            ]:
-                del self.jobs[job_id]
-        return bookmark
-
-
-def _sort_key(value: str) -> datetime:
-    return parse_timestamp(value) or datetime.min.replace(tzinfo=timezone.utc)
-
-
 class CheckpointMixin:
     """Write a STATE message now, mid-stream, with the SDK's own writer."""
 
@@ -252,7 +62,7 @@ class CheckpointMixin:
         self._write_state_message()  # type: ignore[attr-defined]
 
 
-class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
+class JobStream(CreatesExports, CheckpointMixin, RetryPolicyMixin, RESTStream):
     """Base for every stream of normalized job records.
 
     Subclasses set `provider`, `status_map`, `provider_properties` and implement
@@ -471,7 +281,7 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
                 found[job_id] = self._refetch(job_id, ledger, context)
 
         yield from self._settle(
-            sorted(found.values(), key=lambda r: _sort_key(r["created_at"])),
+            sorted(found.values(), key=lambda r: sort_key(r["created_at"])),
             ledger,
             context,
             run.deadline,
@@ -663,95 +473,6 @@ class JobStream(CheckpointMixin, RetryPolicyMixin, RESTStream):
 
     # -- exports the tap creates --------------------------------------------------------
 
-    def _next_window(self, spec: ExportSpec, export_state: dict) -> ExportWindow | None:
-        start = parse_timestamp(export_state.get("next_start")) or spec.first_start
-        step = timedelta(days=spec.window_days)
-        # Only whole windows that have ended: a window still open would miss later data.
-        today = utc_now().replace(hour=0, minute=0, second=0, microsecond=0)
-        if not spec.catch_up and start + step <= today:
-            start += step * ((today - start) // step - 1)
-        if start + step > today:
-            return None
-        return ExportWindow(start=start, end=start + step)
-
-    def _run_export(
-        self, spec: ExportSpec, ledger: Ledger, context: Context | None, deadline: float
-    ) -> Iterator[dict]:
-        exports = ledger.state.setdefault("exports", {})
-        export_state = exports.setdefault(spec.key, {"next_start": iso(spec.first_start)})
-        while True:
-            job = export_state.get("job")
-            if job and job.get("fingerprint") != spec.fingerprint:
-                self.logger.warning(
-                    "%s: the %s export settings changed; job %s (made for the "
-                    "old settings) is not adopted",
-                    self.name,
-                    spec.key,
-                    job["id"],
-                )
-                export_state.pop("job")
-                job = None
-            if job is None:
-                window = self._next_window(spec, export_state)
-                if window is None:
-                    return
-                raw = self.create_export_job(spec, window, context)
-                created = self.to_record(raw, context)
-                job = {
-                    "id": created["id"],
-                    "start": iso(window.start),
-                    "end": iso(window.end),
-                    "fingerprint": spec.fingerprint,
-                }
-                export_state["job"] = job
-                self.logger.info(
-                    "%s: created %s job %s for %s .. %s",
-                    self.name,
-                    spec.key,
-                    job["id"],
-                    job["start"],
-                    job["end"],
-                )
-                # Recorded before polling, so a run that stops now resumes this job
-                # instead of creating a duplicate.
-                self.checkpoint()
-                record = created
-            else:
-                entry = ledger.get(job["id"])
-                if entry and ledger.settled(entry):
-                    record = None
-                else:
-                    raw = self.fetch_job(job["id"], context)
-                    record = (
-                        self.to_record(raw, context)
-                        if raw
-                        else self._refetch(job["id"], ledger, context)
-                    )
-            if record is not None:
-                if not record["is_terminal"]:
-                    record = next(iter(self._poll([record], ledger, context, deadline)))
-                yield from self._emit(record, ledger)
-            entry = ledger.get(job["id"]) or {}
-            if not ledger.settled(entry):
-                return  # still running at max_wait_seconds: resumed next run
-            if entry["status"] in (SUCCEEDED, EMPTY):
-                export_state["next_start"] = job["end"]
-                export_state.pop("job")
-                self.checkpoint()
-                continue
-            self.logger.warning(
-                "%s: %s job %s for %s .. %s ended %s; the window is tried again next run",
-                self.name,
-                spec.key,
-                job["id"],
-                job["start"],
-                job["end"],
-                entry["status"],
-            )
-            export_state.pop("job")
-            self.checkpoint()
-            return
-
 
 class FinishesJobRuns:
     """Mixed into a top-level stream that has job streams below it (e.g. tables ->
@@ -764,29 +485,3 @@ class FinishesJobRuns:
             for stream in self.descendent_streams:  # type: ignore[attr-defined]
                 if isinstance(stream, JobStream):
                     stream.finish_run()
-
-
-def fingerprint(*parts: t.Any) -> str:
-    """A short, stable digest of what an export asks for."""
-    return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
-
-
-__all__ = [
-    "EMPTY",
-    "EXPIRED",
-    "FAILED",
-    "PENDING",
-    "RUNNING",
-    "SUCCEEDED",
-    "TERMINAL",
-    "UNKNOWN",
-    "DownloadLink",
-    "ExportSpec",
-    "ExportWindow",
-    "FinishesJobRuns",
-    "JobStream",
-    "Ledger",
-    "fingerprint",
-    "iso",
-    "parse_timestamp",
-]

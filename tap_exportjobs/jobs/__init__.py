@@ -1,0 +1,46 @@
+"""Shared job machinery: the normalized job record, the ledger state, polling, and the
+exports the tap creates. Provider modules import what they need from here."""
+
+from tap_exportjobs.download import DownloadLink
+from tap_exportjobs.jobs.exports import ExportSpec, ExportWindow, fingerprint
+from tap_exportjobs.jobs.ledger import Ledger
+from tap_exportjobs.jobs.record import (
+    CANCELED,
+    DELETED,
+    EMPTY,
+    EXPIRED,
+    FAILED,
+    PENDING,
+    RUNNING,
+    STATUSES,
+    SUCCEEDED,
+    TERMINAL,
+    UNKNOWN,
+)
+from tap_exportjobs.jobs.stream import CheckpointMixin, FinishesJobRuns, JobStream
+from tap_exportjobs.jobs.timestamps import iso, parse_timestamp, utc_now
+
+__all__ = [
+    "CANCELED",
+    "DELETED",
+    "EMPTY",
+    "EXPIRED",
+    "FAILED",
+    "PENDING",
+    "RUNNING",
+    "STATUSES",
+    "SUCCEEDED",
+    "TERMINAL",
+    "UNKNOWN",
+    "CheckpointMixin",
+    "DownloadLink",
+    "ExportSpec",
+    "ExportWindow",
+    "FinishesJobRuns",
+    "JobStream",
+    "Ledger",
+    "fingerprint",
+    "iso",
+    "parse_timestamp",
+    "utc_now",
+]
