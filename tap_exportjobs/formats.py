@@ -1,6 +1,9 @@
 """Row readers for downloaded report files: CSV, JSON array, JSON object wrapping an array,
 NDJSON, and gzip of any of them — declared by the API or sniffed from the bytes.
 
+Sniffing never splits one object into several rows: an undeclared file of JSON objects is
+one row per object. Only a file declared `json` may be an object whose array holds the rows.
+
 Everything streams from disk: files may be many gigabytes. Values stay exactly as written:
 CSV cells are strings ("" and "NA" included), JSON numbers are Decimals.
 """
@@ -36,7 +39,7 @@ _JSON_LINES = {
     "application/x-jsonlines",
     "application/jsonlines",
 }
-_JSON = {"json", "application/json"} | _JSON_LINES
+_JSON = {"json", "application/json"}
 _CSV = {"csv", "text/csv", "application/csv"}
 
 # Reports carry large free-text fields; the csv module's 128 KiB default is too small.
@@ -136,7 +139,11 @@ def open_rows(
 
     def rows() -> Iterator[dict]:
         for info in members:
-            hint = declared_format or _format_from_name(info.filename)
+            hint = (
+                declared_format
+                if _declared_kind(declared_format)
+                else _format_from_name(info.filename)
+            )
             with _decode(lambda info=info: archive.open(info), hint, budget) as member:
                 decoded.file_format, decoded.source_file = member.file_format, info.filename
                 yield from member.rows
@@ -179,36 +186,54 @@ def _decode(opener: Opener, declared_format: str | None, budget: _Budget) -> Dec
     head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]
     text_head = head[3:] if head.startswith(codecs.BOM_UTF8) else head
     first = text_head.lstrip()[:1]
-    declared = (declared_format or "").split(";")[0].strip().lower()
+    declared = _declared_kind(declared_format)
 
     if not first:
         rows: Iterator[dict] = iter(())
-        file_format = (
-            "ndjson" if declared in _JSON_LINES else ("json" if declared in _JSON else "csv")
-        )
-    elif declared in _CSV or (declared not in _JSON and first not in (b"[", b"{")):
+        file_format = declared or "csv"
+    elif declared == "csv" or (declared is None and first not in (b"[", b"{")):
         file_format, rows = "csv", _csv_rows(stream, again)
+    elif declared == "ndjson":
+        file_format, rows = "ndjson", _ndjson_rows(stream, again)
     elif first == b"[":
         file_format, rows = "json", _json_array_rows(stream, "item")
-    elif _looks_like_json_lines(text_head):
-        file_format, rows = "ndjson", _ndjson_rows(stream, again)
-    elif first == b"{":
+    elif declared == "json" and first == b"{" and not _looks_like_json_lines(text_head):
         file_format, rows = "json", _json_object_rows(stream, again, budget)
-    else:
+    elif declared == "json" or _first_line_is_json(text_head):
         file_format, rows = "ndjson", _ndjson_rows(stream, again)
+    else:
+        # Undeclared objects spread over lines (pretty-printed, or a first line longer
+        # than the sniffed head): each top-level value is one row.
+        file_format, rows = "json", _json_array_rows(stream, "", multiple_values=True)
     return DecodedFile(file_format, compression, rows, handles)
 
 
-def _looks_like_json_lines(head: bytes) -> bool:
-    """NDJSON if the first line is a complete JSON value and another value follows."""
-    first, _, rest = head.lstrip().partition(b"\n")
-    if not rest.strip():
-        return False
+def _declared_kind(declared_format: str | None) -> str | None:
+    """ "csv", "json" or "ndjson" for a format name or media type; None (sniff) for
+    anything else, such as a compression type or a generic one."""
+    declared = (declared_format or "").split(";")[0].strip().lower()
+    if declared in _CSV:
+        return "csv"
+    if declared in _JSON_LINES:
+        return "ndjson"
+    if declared in _JSON:
+        return "json"
+    return None
+
+
+def _first_line_is_json(head: bytes) -> bool:
+    first = head.lstrip().partition(b"\n")[0]
     try:
         json.loads(first)
     except ValueError:
         return False
     return True
+
+
+def _looks_like_json_lines(head: bytes) -> bool:
+    """NDJSON if the first line is a complete JSON value and another value follows."""
+    rest = head.lstrip().partition(b"\n")[2]
+    return bool(rest.strip()) and _first_line_is_json(head)
 
 
 def _text(stream: t.BinaryIO) -> io.TextIOWrapper:
@@ -274,10 +299,13 @@ def _as_row(value: t.Any) -> dict:
     return value if isinstance(value, dict) else {"value": value}
 
 
-def _json_array_rows(stream: t.BinaryIO, prefix: str) -> Iterator[dict]:
+def _json_array_rows(
+    stream: t.BinaryIO, prefix: str, *, multiple_values: bool = False
+) -> Iterator[dict]:
     index = 0
+    items = ijson.items(_skip_bom(stream), prefix, multiple_values=multiple_values)
     try:
-        for index, item in enumerate(ijson.items(_skip_bom(stream), prefix), start=1):  # noqa: B007
+        for index, item in enumerate(items, start=1):  # noqa: B007
             yield _as_row(item)
     except ijson.JSONError as error:
         raise MalformedFileError(f"invalid JSON after item {index}: {_reason(error)}") from None

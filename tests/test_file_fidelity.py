@@ -57,10 +57,20 @@ CORPUS = {
         None,
         [{"a": Decimal("0.10"), "n": {"deep": [1, Decimal("2.50")]}}, {"b": None}, {"value": 7}],
     ),
-    "json_object_wrapping_array": (
+    "declared_json_object_wrapping_array": (
         b'{"meta": {"page": 1}, "data": [{"a": 1}, {"a": 2}]}',
-        None,
+        "application/json",
         [{"a": 1}, {"a": 2}],
+    ),
+    "declared_json_object_without_an_array_is_the_row": (
+        b'{"a": 1, "b": {"c": 2}}',
+        "json",
+        [{"a": 1, "b": {"c": 2}}],
+    ),
+    "undeclared_pretty_printed_objects_one_row_each": (
+        b'{\n  "a": 1,\n  "l": [1, 2]\n}\n{\n  "a": 2\n}\n',
+        None,
+        [{"a": 1, "l": [1, 2]}, {"a": 2}],
     ),
     "ndjson": (
         b'{"a": 1}\n\n{"a": "x", "b": 1.0}\n',
@@ -87,6 +97,26 @@ def test_tricky_file_round_trips_row_for_row(tmp_path, name):
     path.write_bytes(data)
     with open_rows(path, declared) as decoded:
         assert list(decoded.rows) == expected
+
+
+ONE_LINE_JSONL = b'{"accountCode":"acme","meterIds":["m1","m2","m3"]}\n'
+
+
+@pytest.mark.parametrize(
+    "declared",
+    [None, "ndjson", "application/jsonl", "application/x-ndjson", "application/octet-stream"],
+)
+@pytest.mark.parametrize("gzipped", [False, True])
+def test_one_jsonl_line_holding_an_array_is_one_row_unless_declared_json(
+    tmp_path, declared, gzipped
+):
+    """Sniffing never turns one object into several rows: whatever the object holds, an
+    undeclared (or JSON Lines) file of one object is one row, its array intact."""
+    path = tmp_path / "export"
+    path.write_bytes(gzip.compress(ONE_LINE_JSONL) if gzipped else ONE_LINE_JSONL)
+    with open_rows(path, declared) as decoded:
+        assert list(decoded.rows) == [{"accountCode": "acme", "meterIds": ["m1", "m2", "m3"]}]
+        assert decoded.file_format == "ndjson"
 
 
 @pytest.mark.parametrize(
