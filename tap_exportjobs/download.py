@@ -35,6 +35,8 @@ MAX_REDIRECTS = 5
 #: APIs hand out links that live well under a minute).
 EXPIRY_MARGIN = timedelta(seconds=5)
 REDACTED = "REDACTED"
+#: Content types that say nothing about the rows inside (storage hosts' defaults): sniff.
+GENERIC_CONTENT_TYPES = frozenset({"application/octet-stream", "binary/octet-stream", "text/plain"})
 #: Reading the body straight from urllib3 (to keep gzip bytes as sent) surfaces its errors.
 TRANSIENT_DOWNLOAD_ERRORS = (
     *http.TRANSIENT_ERRORS,
@@ -70,6 +72,7 @@ class DownloadLink:
 class SpooledFile:
     path: Path
     size: int
+    #: The link's declared format, else the host's Content-Type unless generic; None: sniff.
     file_format: str | None
 
 
@@ -169,15 +172,18 @@ class Downloader:
         path = Path(name)
         try:
             with os.fdopen(fd, "r+b") as out:
-                link = self._fetch(get_link, out, label=label)
+                link, content_type = self._fetch(get_link, out, label=label)
                 size = out.tell()
-            yield SpooledFile(path=path, size=size, file_format=link.file_format)
+            yield SpooledFile(
+                path=path, size=size, file_format=link.file_format or _declared(content_type)
+            )
         finally:
             path.unlink(missing_ok=True)
 
     def _fetch(
         self, get_link: Callable[[], DownloadLink], out: t.BinaryIO, *, label: str
-    ) -> DownloadLink:
+    ) -> tuple[DownloadLink, str | None]:
+        """The link that served the file, and the Content-Type it was served with."""
         link = get_link()
         refreshes = 0
         failures = 0
@@ -193,8 +199,7 @@ class Downloader:
                 link = get_link()
                 continue
             try:
-                self._fetch_once(link, out, label=label)
-                return link
+                return link, self._fetch_once(link, out, label=label)
             except _LinkRefused as refused:
                 if refreshes >= self.max_link_refreshes:
                     raise DownloadError(
@@ -221,7 +226,7 @@ class Downloader:
                 )
                 http.sleep(wait)
 
-    def _fetch_once(self, link: DownloadLink, out: t.BinaryIO, *, label: str) -> None:
+    def _fetch_once(self, link: DownloadLink, out: t.BinaryIO, *, label: str) -> str | None:
         offset = out.tell()
         response = self._get(link, offset=offset, label=label)
         with response:
@@ -266,6 +271,7 @@ class Downloader:
                     f"connection closed after {out.tell()} of {expected} bytes"
                 )
             out.flush()
+            return response.headers.get("Content-Type")
 
     def _get(self, link: DownloadLink, *, offset: int, label: str) -> requests.Response:
         url = link.url
@@ -317,6 +323,11 @@ def _expected_total(response: requests.Response) -> int | None:
         return None
     length = response.headers.get("Content-Length")
     return int(length) if length and length.isdigit() else None
+
+
+def _declared(content_type: str | None) -> str | None:
+    media_type = (content_type or "").split(";")[0].strip().lower()
+    return media_type if media_type and media_type not in GENERIC_CONTENT_TYPES else None
 
 
 def _body_snippet(response: requests.Response) -> str:

@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 
 from tap_exportjobs.formats import FileTooLargeError, MalformedFileError, open_rows
-from tests.conftest import days_ago, ep_config
+from tests.conftest import days_ago, ep_config, m3ter_config
 from tests.tap_runner import run_tap
 
 BIG_FIELD = "x" * (5 * 1024 * 1024)
@@ -284,3 +284,61 @@ def test_the_size_cap_counts_every_member_of_an_archive(tmp_path):
         open_rows(path, max_decompressed_bytes=2_000_000) as decoded,
     ):
         list(decoded.rows)
+
+
+ONE_ROW = {"accountCode": "acme", "meterIds": ["m1", "m2", "m3"]}
+
+
+@pytest.mark.parametrize("content_type", ["application/gzip", "binary/octet-stream"])
+def test_a_one_line_jsonl_export_lands_as_one_row_with_its_array_intact(m3, content_type):
+    """m3ter lists data-export jobs without their format; the file is sniffed, and sniffing
+    never turns one object into several rows."""
+    job = m3.add_export_job(rows=[ONE_ROW], file_format="JSONL", gzipped=True)
+    m3.files.publish(f"exports/{job}", m3.export_jobs[job].content, content_type=content_type)
+    rows = run_tap(m3ter_config(m3)).records("m3ter_data_export_rows")
+    assert [(r["job_id"], r["row"]) for r in rows] == [(job, ONE_ROW)]
+
+
+def test_the_format_the_tap_asked_for_outranks_the_storage_hosts_content_type(m3):
+    """An export the tap created is read as the exportFileFormat it asked for, even when the
+    storage host labels the JSON Lines file application/json (which may wrap rows in an
+    array)."""
+    original = m3.add_export_job
+
+    def one_line_labelled_json(*args, **kwargs):
+        job = original(*args, **{**kwargs, "rows": [ONE_ROW], "gzipped": False})
+        m3.files.content_types[f"exports/{job}"] = "application/json"
+        return job
+
+    m3.add_export_job = one_line_labelled_json
+    export = {"name": "bills", "source_type": "OPERATIONAL", "export_file_format": "JSONL"}
+    config = m3ter_config(
+        m3, m3ter={"data_exports": [{**export, "operational_data_types": ["BILLS"]}]}
+    )
+    rows = run_tap(config).records("m3ter_data_export_rows")
+    assert [(r["row"], r["file_format"]) for r in rows] == [(ONE_ROW, "ndjson")]
+
+
+def test_without_a_declared_format_the_storage_hosts_content_type_is_followed(m3):
+    """A listed export says nothing of its format; a specific Content-Type (here text/csv
+    for a CSV whose first column name starts with a bracket) is followed, not sniffed."""
+    content = b"[tag],value\n[a],1\n"
+    job = m3.add_export_job(rows=[{"x": "1"}], gzipped=False)
+    m3.files.publish(f"exports/{job}", content, content_type="text/csv; charset=utf-8")
+    rows = run_tap(m3ter_config(m3)).records("m3ter_data_export_rows")
+    assert [r["row"] for r in rows] == [{"[tag]": "[a]", "value": "1"}]
+
+
+def test_a_download_the_tap_triggered_is_read_as_the_format_it_asked_for(m3):
+    """Without a file name to go by and behind a generic Content-Type, a lookup-table
+    DOWNLOAD the tap triggered is read as its download_format (CSV here, whose first
+    column name starts with a bracket), not sniffed as JSON."""
+    _, [revision] = m3.add_table("odd", [("[region]", "STRING"), ("rate", "NUMBER")], rows=2)
+    listed, publish = m3._lookup_json, m3.files.publish
+    m3._lookup_json = lambda job: {k: v for k, v in listed(job).items() if k != "fileName"}
+    m3.files.publish = lambda key, content, **_: publish(
+        key, content, content_type="binary/octet-stream"
+    )
+    config = m3ter_config(m3, m3ter={"download_lookup_tables": True, "download_format": "csv"})
+    rows = run_tap(config).records("m3ter_lookup_table_data_rows")
+    assert [r["row"] for r in rows] == m3.revision_rows[revision]

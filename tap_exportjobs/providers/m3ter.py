@@ -45,6 +45,7 @@ PAGE_SIZE = 100
 #: getdownloadurl only answers for exports that ran in the last 24 hours.
 EXPORT_DOWNLOAD_WINDOW = timedelta(hours=24)
 DOWNLOAD_CONTENT_TYPES = {"csv": "text/csv", "jsonl": "application/jsonl"}
+EXPORT_FILE_FORMATS = {"CSV": "csv", "JSONL": "ndjson"}
 SOURCE_TYPES = ["USAGE", "OPERATIONAL"]
 #: data_exports keys -> the ad-hoc request's own names
 USAGE_FILTERS = {
@@ -370,8 +371,15 @@ class LookupTableDataJobsStream(M3terAPI, JobStream):
         return DownloadLink(
             url=url,
             expires_at=parse_timestamp(job.get("downloadUrlExpiry")) or expiry_from_url(url),
-            file_format=_format_of(job.get("fileName")),
+            file_format=_format_of(job.get("fileName")) or self._requested_format(job_id, context),
         )
+
+    def _requested_format(self, job_id: str, context: Context | None) -> str | None:
+        """The contentType the tap asked for, if it triggered this DOWNLOAD job."""
+        downloads = self.get_context_state(None).get("downloads", {})
+        if (downloads.get((context or {}).get("lookupTableId")) or {}).get("job_id") != job_id:
+            return None
+        return DOWNLOAD_CONTENT_TYPES[self.settings.get("download_format", "csv")]
 
     # -- DOWNLOAD jobs the tap triggers (download_lookup_tables) ----------------------
 
@@ -530,7 +538,20 @@ class DataExportJobsStream(M3terAPI, JobStream):
             )
         except FatalAPIError as error:
             raise DownloadError(f"m3ter data export job {job_id}: {error}") from None
-        return DownloadLink(url=body["url"], expires_at=parse_timestamp(body.get("expirationTime")))
+        return DownloadLink(
+            url=body["url"],
+            expires_at=parse_timestamp(body.get("expirationTime")),
+            file_format=self._requested_format(job_id, context),
+        )
+
+    def _requested_format(self, job_id: str, context: Context | None) -> str | None:
+        """The exportFileFormat the tap asked for, if it created this job (jobs listed from
+        the API do not say theirs)."""
+        exports = self.get_context_state(context).get("exports", {})
+        for export in self.settings.get("data_exports") or []:
+            if ((exports.get(export["name"]) or {}).get("job") or {}).get("id") == job_id:
+                return EXPORT_FILE_FORMATS[export.get("export_file_format", "CSV")]
+        return None
 
 
 class DataExportRowsStream(ReportRowsStream):
