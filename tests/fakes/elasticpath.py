@@ -134,8 +134,11 @@ class FakeElasticPath(FakeHost):
         self.finish_after_polls = finish_after_polls
         self.finish_after_seconds = finish_after_seconds
         self.offset = 0.0
+        #: Each token issued and when it expires (fake clock, epoch seconds).
         self.tokens: dict[str, float] = {}
         self.tokens_issued: list[str] = []
+        #: Requests that arrived carrying a token this fake issued but that had expired.
+        self.requests_with_expired_tokens: list[Request] = []
         self.jobs: dict[str, FakeJob] = {}
         self.orders: list[dict] = []
         self.fail_created_jobs_with: str | None = None
@@ -337,7 +340,10 @@ class FakeElasticPath(FakeHost):
         header = request.headers.get("authorization", "")
         token = header.removeprefix("Bearer ").strip()
         with self.lock:
-            return header.startswith("Bearer ") and self.tokens.get(token, 0) > self.now()
+            expires = self.tokens.get(token)
+            if expires is not None and expires <= self.now():
+                self.requests_with_expired_tokens.append(request)
+            return header.startswith("Bearer ") and (expires or 0) > self.now()
 
     def _list(self, request: Request) -> Response:
         if not self._authorized(request):
