@@ -1,18 +1,22 @@
 """A fake Elastic Path Commerce Cloud Exporter service, following shared/api-notes/elasticpath.md.
 
 Where the sources disagree (status spelling, create response, file-link body, what
-`link.href` holds, pagination), a knob selects each shape so the tap is tested on all.
+`link.href` holds, pagination), a knob selects each shape so the tap is tested on all;
+paging, left unset, differs from test to test. Timestamps are Go's RFC3339Nano, so jobs
+show fractions of 0 to 9 digits.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import os
 import random
 import re
 import secrets
 import time
 import uuid
+import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -71,13 +75,25 @@ FILTER_ATTRIBUTES = {
 }
 
 
-def rfc3339_nanos(epoch: float) -> str:
-    """RFC 3339 with nanoseconds, as the Exporter writes timestamps."""
+def rfc3339_nanos(epoch: float, digits: int = 9) -> str:
+    """RFC 3339 with nanoseconds as Go's RFC3339Nano writes them (the zero time 0001-01-01
+    says the Exporter is Go): trailing zeros dropped, so a fraction has 0 to 9 digits.
+    `digits` is how many this instant shows; its last digit is never 0."""
     whole = int(epoch)
-    nanos = round((epoch - whole) * 1e9) % 1_000_000_000 or 123
+    fraction = ""
+    if digits:
+        shown = f"{round((epoch - whole) * 1e9) % 1_000_000_000:09d}"[:digits]
+        fraction = "." + shown[:-1] + (shown[-1] if shown[-1] != "0" else "1")
     return (
-        datetime.fromtimestamp(whole, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos:09d}Z"
+        datetime.fromtimestamp(whole, timezone.utc).strftime("%Y-%m-%dT%H:%M:%S") + fraction + "Z"
     )
+
+
+def _varied(salt: str) -> int:
+    """A number that is the same every time one test runs and differs between tests, to
+    pick one of the shapes the notes leave open (outside pytest: 0)."""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
+    return zlib.crc32(f"{salt}:{test}".encode()) if test else 0
 
 
 @dataclass
@@ -112,7 +128,7 @@ class FakeElasticPath(FakeHost):
         create_style: str = "spec",
         file_style: str = "spec",
         link_href_style: str = "file_url",
-        paginate: bool = False,
+        paginate: bool | None = None,
         link_ttl_seconds: float = 300,
         expire_first_link: bool = False,
         token_ttl_seconds: int = 3600,
@@ -127,6 +143,8 @@ class FakeElasticPath(FakeHost):
         self.create_style = create_style
         self.file_style = file_style
         self.link_href_style = link_href_style
+        #: Whether listings are paged with `meta.page` (notes §3.3: uncertain); None: each
+        #: test gets one shape or the other, the same on every run.
         self.paginate = paginate
         self.link_ttl_seconds = link_ttl_seconds
         self.expire_first_link = expire_first_link
@@ -293,6 +311,7 @@ class FakeElasticPath(FakeHost):
         self._progress()
 
     def _job_json(self, job: FakeJob) -> dict:
+        digits = list(self.jobs).index(job.id) % 10  # jobs show 0..9 fraction digits in turn
         href = ""
         if job.state == "success":
             if self.link_href_style == "file_url":
@@ -308,8 +327,10 @@ class FakeElasticPath(FakeHost):
             "link": {"href": href},
             "links": {"self": f"{self.url}/v2/jobs/{job.id}"},
             "timestamps": {
-                "created_at": rfc3339_nanos(job.created_at),
-                "updated_at": rfc3339_nanos(job.updated_at) if job.updated_at else ZERO_TIME,
+                "created_at": rfc3339_nanos(job.created_at, digits),
+                "updated_at": rfc3339_nanos(job.updated_at, digits)
+                if job.updated_at
+                else ZERO_TIME,
             },
         }
 
@@ -351,7 +372,8 @@ class FakeElasticPath(FakeHost):
         with self.lock:
             self._observe(self._alive())
             jobs = sorted(self._alive(), key=lambda j: j.created_at, reverse=True)
-            if not self.paginate:
+            paginate = self.paginate if self.paginate is not None else _varied("paging") % 2
+            if not paginate:
                 return json_response({"data": [self._job_json(j) for j in jobs]})
             limit = min(int(request.query.get("page[limit]", 25)), 100)
             offset = int(request.query.get("page[offset]", 0))
