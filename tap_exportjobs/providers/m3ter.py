@@ -18,6 +18,7 @@ from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import JSONPathPaginator
 
 from tap_exportjobs.download import DownloadError, DownloadLink, expiry_from_url
+from tap_exportjobs.entities import ModifiedEntities
 from tap_exportjobs.http import ClientCredentialsAuthenticator, RetryPolicyMixin
 from tap_exportjobs.jobs import (
     FAILED,
@@ -214,13 +215,12 @@ AUDIT_PROPERTIES = (
 )
 
 
-class ExportDestinationsStream(M3terAPI, RetryPolicyMixin, RESTStream):
-    """S3 and GCS destinations, incremental on dtLastModified."""
+class ExportDestinationsStream(ModifiedEntities, M3terAPI, RetryPolicyMixin, RESTStream):
+    """S3 and GCS destinations: all on the first sync, then those changed (dtLastModified)."""
 
     name = "m3ter_export_destinations"
     path = "/dataexports/destinations"
     primary_keys: t.ClassVar[list[str]] = ["id"]
-    replication_key = "dtLastModified"
     schema = th.PropertiesList(
         th.Property("id", th.StringType, required=True),
         th.Property("name", th.StringType),
@@ -237,15 +237,10 @@ class ExportDestinationsStream(M3terAPI, RetryPolicyMixin, RESTStream):
         *AUDIT_PROPERTIES,
     ).to_dict()
 
-    def get_records(self, context: Context | None) -> Iterator[dict]:
-        since = self.get_starting_timestamp(context)
-        for record in self.request_records(context):
-            changed = parse_timestamp(record.get("dtLastModified"))
-            if since is None or changed is None or changed >= since:
-                yield record
 
+class LookupTablesStream(FinishesJobRuns, ModifiedEntities, M3terAPI, RetryPolicyMixin, RESTStream):
+    """Tables emitted when they or their active revision changed; every one is walked."""
 
-class LookupTablesStream(FinishesJobRuns, M3terAPI, RetryPolicyMixin, RESTStream):
     name = "m3ter_lookup_tables"
     path = "/lookuptables"
     primary_keys: t.ClassVar[list[str]] = ["id"]
@@ -262,17 +257,31 @@ class LookupTablesStream(FinishesJobRuns, M3terAPI, RetryPolicyMixin, RESTStream
         super().__init__(tap)
         self.state_partitioning_keys = []
 
-    def get_records(self, context: Context | None) -> Iterator[dict]:
+    def get_url_params(self, context: Context | None, next_page_token: str | None) -> dict:
+        # activeRevision is a non-default field: sent only when asked for (notes 4.1).
+        return {**super().get_url_params(context, next_page_token), "additional": "activeRevision"}
+
+    def request_records(self, context: Context | None) -> Iterator[dict]:
         wanted = self.settings.get("lookup_table_ids")
-        for record in super().get_records(context):
+        for record in super().request_records(context):
             if not wanted or record["id"] in wanted:
                 yield record
+
+    def last_modified(self, record: dict) -> datetime | None:
+        # Publishing a revision changes the table's activeRevision, not its dtLastModified.
+        stamps = [
+            parse_timestamp(record.get("dtLastModified")),
+            parse_timestamp((record.get("activeRevision") or {}).get("dtLastModified")),
+        ]
+        return max((stamp for stamp in stamps if stamp), default=None)
 
     def get_child_context(self, record: dict, context: Context | None) -> dict:
         return {"lookupTableId": record["id"]}
 
 
-class LookupTableRevisionsStream(M3terAPI, RetryPolicyMixin, RESTStream):
+class LookupTableRevisionsStream(ModifiedEntities, M3terAPI, RetryPolicyMixin, RESTStream):
+    """Revisions emitted when changed; every one is walked for its data jobs."""
+
     name = "m3ter_lookup_table_revisions"
     path = "/lookuptables/{lookupTableId}/revisions"
     parent_stream_type = LookupTablesStream
@@ -300,6 +309,13 @@ class LookupTableRevisionsStream(M3terAPI, RetryPolicyMixin, RESTStream):
     def __init__(self, tap: t.Any) -> None:
         super().__init__(tap)
         self.state_partitioning_keys = []  # revisions are walked in full; state stays small
+
+    def post_process(self, row: dict, context: Context | None = None) -> dict | None:
+        # A revision does not name its table; the listing's path does.
+        return {
+            **row,
+            "lookupTableId": row.get("lookupTableId") or (context or {}).get("lookupTableId"),
+        }
 
     def get_child_context(self, record: dict, context: Context | None) -> dict:
         return {"lookupTableId": context["lookupTableId"], "revisionId": record["id"]}

@@ -17,6 +17,7 @@ import json
 import random
 import secrets
 import time
+import typing as t
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -96,6 +97,9 @@ class FakeM3ter(FakeHost):
         self.tokens: dict[str, float] = {}
         self.tokens_issued: list[str] = []
         self.destinations: list[dict] = []
+        self.destination_page_cap = 100
+        #: Called before each destinations page is served (to change data mid-listing).
+        self.before_destination_page: t.Callable[[Request], None] | None = None
         self.tables: dict[str, dict] = {}
         self.revisions: dict[str, dict[str, dict]] = {}
         self.revision_rows: dict[str, list[dict]] = {}
@@ -293,6 +297,39 @@ class FakeM3ter(FakeHost):
             revision_ids.append(revision_id)
         return table_id, revision_ids
 
+    def active_revision(self, table_id: str) -> dict | None:
+        published = [r for r in self.revisions[table_id].values() if r["status"] == "PUBLISHED"]
+        return published[-1] if published else None
+
+    def publish_new_revision(self, table_id: str) -> str:
+        """A new PUBLISHED revision of the table; the one before is ARCHIVED."""
+        previous = self.active_revision(table_id) or next(iter(self.revisions[table_id].values()))
+        if previous["status"] == "PUBLISHED":
+            self.touch(previous, status="ARCHIVED")
+        revision_id = self._new_id()
+        self.revisions[table_id][revision_id] = {
+            **previous,
+            "id": revision_id,
+            "version": 1,
+            "name": f"{previous['name']} (new)",
+            "status": "PUBLISHED",
+            "startDate": iso(self.now()),
+            "dtCreated": iso(self.now()),
+            "dtLastModified": iso(self.now()),
+        }
+        self.revision_rows[revision_id] = list(self.revision_rows[previous["id"]])
+        return revision_id
+
+    def touch(self, entity: dict, **fields) -> dict:
+        """Change an entity as an edit in the Console would: new version, dtLastModified now."""
+        entity.update(
+            fields,
+            version=entity["version"] + 1,
+            dtLastModified=iso(self.now()),
+            lastModifiedBy="console-user",
+        )
+        return entity
+
     def add_lookup_job(
         self,
         table_id: str,
@@ -426,10 +463,20 @@ class FakeM3ter(FakeHost):
     # -- endpoints ------------------------------------------------------------------------
 
     def _destinations(self, request: Request) -> Response:
-        return self._page(request, self.destinations)
+        if self.before_destination_page:
+            self.before_destination_page(request)
+        return self._page(request, self.destinations, self.destination_page_cap)
 
     def _tables(self, request: Request) -> Response:
-        return self._page(request, list(self.tables.values()), self.lookup_page_cap)
+        # `additional` is a comma-separated list of non-default fields (notes §4.1).
+        wanted = request.query.get("additional", "").split(",")
+        tables = [
+            {**table, "activeRevision": active}
+            if "activeRevision" in wanted and (active := self.active_revision(table["id"]))
+            else table
+            for table in self.tables.values()
+        ]
+        return self._page(request, tables, self.lookup_page_cap)
 
     def _revisions(self, request: Request, tid: str) -> Response:
         if tid not in self.tables:
