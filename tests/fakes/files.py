@@ -12,7 +12,9 @@ Answers, in the order S3 checks them: an Authorization header -> 400 InvalidArgu
 signature -> 403 AccessDenied; a wrong one -> 403 SignatureDoesNotMatch; past Expires ->
 403 AccessDenied "Request has expired"; an unknown key -> 404 NoSuchKey; else 200, or 206
 for `Range: bytes=N-`, `bytes=N-M`, `bytes=-N` (416 InvalidRange past the end). Errors,
-injected faults included, are S3's XML. `clock` (epoch seconds) is the API fake's clock, so
+injected faults included, are S3's XML. Bodies go out with a Content-Length or, as CDNs and
+GCS may send them, with chunked transfer encoding and none (`chunked`; unset, downloads
+alternate between the two). `clock` (epoch seconds) is the API fake's clock, so
 moving that clock expires links too.
 """
 
@@ -26,9 +28,13 @@ import threading
 import time
 from http import HTTPStatus
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.parse import quote, unquote, urlencode
 
 from tests.fakes.server import FakeHost, Request, Response
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 CHUNK = 64 * 1024
 _SECRET = b"fake-storage-signing-key"
@@ -59,6 +65,9 @@ class FakeFileHost(FakeHost):
         self.files: dict[str, bytes | Path] = {}
         self.content_types: dict[str, str] = {}
         self.clock = time.time
+        #: True/False: every body chunked/with Content-Length; None: alternate per download.
+        self.chunked: bool | None = None
+        self._downloads = 0
         self._drops_mid_file: list[list] = []  # [remaining, path regex or None]
         self._drop_lock = threading.Lock()
         self.route("GET", r"/bucket/(?P<key>.+)", self._get)
@@ -93,7 +102,8 @@ class FakeFileHost(FakeHost):
 
     def drop_mid_file_next(self, count: int = 1, *, path: str | None = None) -> None:
         """The next `count` downloads (of paths matching `path`, a regex) send their headers
-        with the full Content-Length and about half the body, then the connection drops."""
+        (the full Content-Length, unless chunked) and about half the body, then the
+        connection drops."""
         with self._drop_lock:
             self._drops_mid_file.append([count, re.compile(path) if path else None])
 
@@ -186,5 +196,22 @@ class FakeFileHost(FakeHost):
         headers["Content-Length"] = str(length)
         if request.method == "HEAD":
             return Response(status, b"", headers)
+        body = self._chunks(key, start, end)
+        with self._drop_lock:
+            self._downloads += 1
+            chunked = self.chunked if self.chunked is not None else self._downloads % 2 == 0
+        if chunked:
+            del headers["Content-Length"]
+            headers["Transfer-Encoding"] = "chunked"
+            body = _chunk_framed(body)
+            length += 2 * length // CHUNK + 16  # the framing, roughly: still drops mid-file
         drop_after = max(1, length // 2) if self._take_drop_mid_file(request.path) else None
-        return Response(status, self._chunks(key, start, end), headers, drop_after=drop_after)
+        return Response(status, body, headers, drop_after=drop_after)
+
+
+def _chunk_framed(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """HTTP/1.1 chunked transfer encoding: each piece sized in hex, then a zero-size end."""
+    for chunk in chunks:
+        if chunk:
+            yield b"%x\r\n%b\r\n" % (len(chunk), chunk)
+    yield b"0\r\n\r\n"
