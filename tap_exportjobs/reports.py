@@ -17,6 +17,7 @@ from singer_sdk.helpers.conform import TypeConformanceLevel
 
 from tap_exportjobs.formats import MalformedFileError, open_rows
 from tap_exportjobs.jobs import CheckpointMixin, JobStream
+from tap_exportjobs.jobs.record import free_form_object
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -37,7 +38,7 @@ ROW_ENVELOPE_PROPERTIES = th.PropertiesList(
     ),
     th.Property(
         "row",
-        th.ObjectType(additional_properties=True),
+        free_form_object(),
         required=True,
         description="The row as written: CSV header -> string value, or the JSON object",
     ),

@@ -55,3 +55,15 @@ JOB_CORE_PROPERTIES = th.PropertiesList(
         description="When this tap saw the job in this state",
     ),
 )
+
+
+def free_form_object() -> th.CustomType:
+    """An object whose keys are the API's or the file's own, unknown until a record has them.
+
+    Declared without `properties`: with schema flattening on, the SDK then keeps it as one
+    column holding the object as JSON in the SCHEMA and the RECORD alike. With `properties: {}`
+    (what `th.ObjectType()` writes) the flattened SCHEMA has no column for it at all while each
+    record spreads its keys into columns no target was told of, so the values never land.
+    A new dict each call: `th.Property` writes its description into the type's dict.
+    """
+    return th.CustomType({"type": "object", "additionalProperties": True})

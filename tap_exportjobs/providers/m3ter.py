@@ -33,6 +33,7 @@ from tap_exportjobs.jobs import (
     parse_timestamp,
     utc_now,
 )
+from tap_exportjobs.jobs.record import free_form_object
 from tap_exportjobs.reports import ReportRowsStream
 
 if t.TYPE_CHECKING:
@@ -248,8 +249,8 @@ class LookupTablesStream(FinishesJobRuns, ModifiedEntities, M3terAPI, RetryPolic
         th.Property("id", th.StringType, required=True),
         th.Property("name", th.StringType),
         th.Property("code", th.StringType),
-        th.Property("customFields", th.ObjectType(additional_properties=True)),
-        th.Property("activeRevision", th.ObjectType(additional_properties=True)),
+        th.Property("customFields", free_form_object()),
+        th.Property("activeRevision", free_form_object()),
         *AUDIT_PROPERTIES,
     ).to_dict()
 
@@ -302,7 +303,7 @@ class LookupTableRevisionsStream(ModifiedEntities, M3terAPI, RetryPolicyMixin, R
         ),
         th.Property("keys", th.ArrayType(th.StringType)),
         th.Property("itemCount", th.IntegerType),
-        th.Property("customFields", th.ObjectType(additional_properties=True)),
+        th.Property("customFields", free_form_object()),
         *AUDIT_PROPERTIES,
     ).to_dict()
 
