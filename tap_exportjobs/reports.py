@@ -10,13 +10,16 @@ never emitted again.
 from __future__ import annotations
 
 import typing as t
+from dataclasses import dataclass
 
 from singer_sdk import Stream
 from singer_sdk import typing as th
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
+from tap_exportjobs.download import DownloadError
 from tap_exportjobs.formats import MalformedFileError, open_rows
 from tap_exportjobs.jobs import CheckpointMixin, JobStream
+from tap_exportjobs.jobs.files import FileGoneError, NoFileError
 from tap_exportjobs.jobs.record import free_form_object
 
 if t.TYPE_CHECKING:
@@ -86,7 +89,34 @@ class ReportRowsStream(CheckpointMixin, Stream):
         label = f"{jobs.provider} job {job_id}"
         if already:
             self.logger.info("%s: resuming its file after row %d", label, already)
+        progress = _Progress(already)
+        try:
+            yield from self._file_rows(jobs, job_id, partition, label, progress)
+        except (FileGoneError, NoFileError) as unavailable:
+            jobs.file_unavailable(job_id, parent_context, unavailable)
+        except (DownloadError, MalformedFileError) as error:
+            # Rows up to here were written: record them, so the next try resumes after them.
+            if progress.emitted > already:
+                ledger.rows_checkpoint(job_id, progress.emitted)
+            jobs.file_failed(job_id, parent_context, str(error))
+        else:
+            if progress.read < already:
+                self.logger.warning(
+                    "%s: the file now has %d rows, fewer than the %d already emitted",
+                    label,
+                    progress.read,
+                    already,
+                )
+            ledger.file_done(job_id, max(progress.read, already))
+            self.logger.info(
+                "%s: emitted %d rows", label, progress.read - min(already, progress.read)
+            )
+        self.checkpoint()
 
+    def _file_rows(
+        self, jobs: JobStream, job_id: str, partition: dict, label: str, progress: _Progress
+    ) -> Iterator[dict]:
+        parent_context = partition or None
         with (
             jobs.downloader.spool(
                 lambda: jobs.download_link(job_id, parent_context), label=label
@@ -97,10 +127,10 @@ class ReportRowsStream(CheckpointMixin, Stream):
                 max_decompressed_bytes=self.config.get("max_file_bytes"),
             ) as decoded,
         ):
-            row_number = 0
             try:
                 for row_number, row in enumerate(decoded.rows, start=1):
-                    if row_number <= already:
+                    progress.read = row_number
+                    if row_number <= progress.already:
                         continue
                     yield {
                         **partition,
@@ -111,27 +141,25 @@ class ReportRowsStream(CheckpointMixin, Stream):
                         "file_format": decoded.file_format,
                         "source_file": decoded.source_file,
                     }
-                    # Reached only after the SDK wrote the row: the checkpoint never
-                    # claims a row that was not emitted.
+                    # Reached only after the SDK wrote the row: progress never claims a row
+                    # that was not emitted.
+                    progress.emitted = row_number
                     if row_number % CHECKPOINT_EVERY_ROWS == 0:
-                        ledger.rows_checkpoint(job_id, row_number)
+                        jobs.ledger(parent_context).rows_checkpoint(job_id, row_number)
                         self.checkpoint()
             except MalformedFileError as error:
                 where = f", line {error.line}" if error.line else ""
                 named = MalformedFileError(
-                    f"{label}{where}: {error.problem} (read as {decoded.file_format}); no "
-                    "row after the last checkpoint is marked done, so the next run tries "
-                    "this file again"
+                    f"{label}{where}: {error.problem} (read as {decoded.file_format})"
                 )
                 named.line = error.line
                 raise named from None
-        if row_number < already:
-            self.logger.warning(
-                "%s: the file now has %d rows, fewer than the %d already emitted",
-                label,
-                row_number,
-                already,
-            )
-        ledger.file_done(job_id, max(row_number, already))
-        self.checkpoint()
-        self.logger.info("%s: emitted %d rows", label, row_number - min(already, row_number))
+
+
+@dataclass
+class _Progress:
+    """How far one file got: rows already emitted by earlier runs, read and emitted now."""
+
+    already: int
+    read: int = 0
+    emitted: int = 0

@@ -13,6 +13,7 @@ from singer_sdk.exceptions import ConfigValidationError
 
 from tap_exportjobs.http import ClientCredentialsAuthenticator
 from tap_exportjobs.jobs import parse_timestamp
+from tap_exportjobs.jobs.files import DEFAULT_MAX_FILE_ATTEMPTS
 from tap_exportjobs.providers import PROVIDERS
 
 if t.TYPE_CHECKING:
@@ -63,6 +64,15 @@ GLOBAL_SETTINGS = th.PropertiesList(
         description="Replace presigned-URL query values in records with REDACTED",
     ),
     th.Property(
+        "max_file_attempts",
+        th.IntegerType,
+        default=DEFAULT_MAX_FILE_ATTEMPTS,
+        description="Runs that try to read a file that cannot be fetched or decoded; each "
+        "such run goes on with the other files and fails at the end naming it, and after "
+        "this many the job is recorded as failed with the reason and the file is not tried "
+        "again",
+    ),
+    th.Property(
         "max_file_bytes",
         th.IntegerType,
         default=20 * 1024**3,
@@ -83,7 +93,20 @@ class TapExportJobs(Tap):
 
     def __init__(self, *args: t.Any, **kwargs: t.Any) -> None:
         self._authenticators: dict[str, ClientCredentialsAuthenticator] = {}
+        #: Files this run could not read (and will try again next run), for the final error.
+        self.unreadable_files: list[str] = []
         super().__init__(*args, **kwargs)
+
+    def sync_all(self) -> None:
+        """Sync everything; then, if a file could not be read, fail naming each one (its job
+        is in state as owed, every other file as done) so that a scheduler alerts."""
+        super().sync_all()
+        if self.unreadable_files:
+            raise UnreadableFilesError(
+                f"{len(self.unreadable_files)} file(s) could not be read and will be tried "
+                "again next run (every other file was emitted and recorded in state):\n  "
+                + "\n  ".join(self.unreadable_files)
+            )
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
         warnings = super()._validate_config(raise_errors=raise_errors)
@@ -105,6 +128,9 @@ class TapExportJobs(Tap):
         ):
             if key in self.config and self.config[key] is not None and self.config[key] < 0:
                 problems.append(f"{key} must not be negative")
+        attempts = self.config.get("max_file_attempts")
+        if attempts is not None and attempts < 1:
+            problems.append("max_file_attempts must be at least 1")
         for name, provider in PROVIDERS.items():
             block = self.config.get(name)
             if block is None:
@@ -136,6 +162,10 @@ class TapExportJobs(Tap):
             if self.config.get(name) is not None
             for stream_class in provider.STREAMS
         ]
+
+
+class UnreadableFilesError(Exception):
+    """Raised at the end of a sync in which some files could not be read."""
 
 
 def _url_problems(setting: str, url: str) -> list[str]:

@@ -22,6 +22,8 @@ class SyncResult:
     messages: list[dict]
     stderr: str = ""
     returncode: int = 0
+    #: What the sync raised at its end, for runs expected to fail (`run_tap(..., fails=True)`).
+    error: BaseException | None = None
 
     def records(self, stream: str) -> list[dict]:
         return [
@@ -41,18 +43,33 @@ class SyncResult:
         return [(r["job_id"], r["row_number"]) for r in self.records(stream)]
 
 
-def run_tap(config: dict, state: dict | None = None, deselect: t.Iterable[str] = ()) -> SyncResult:
-    """Sync in this process, capturing stdout as the SDK's writer produces it."""
+def run_tap(
+    config: dict,
+    state: dict | None = None,
+    deselect: t.Iterable[str] = (),
+    *,
+    fails: bool = False,
+) -> SyncResult:
+    """Sync in this process, capturing stdout as the SDK's writer produces it. With `fails`,
+    the sync must raise, and the messages written before it did are returned with the error."""
     tap = TapExportJobs(config=config, state=state, validate_config=True)
     for name in deselect:
         tap.streams[name].selected = False
     buffer = io.BytesIO()
     out = io.TextIOWrapper(buffer, encoding="utf-8")
+    error = None
     with redirect_stdout(out):
-        tap.sync_all()
+        try:
+            tap.sync_all()
+        except Exception as raised:
+            if not fails:
+                raise
+            error = raised
         out.flush()
+    if fails and error is None:
+        raise AssertionError("the sync was expected to fail but succeeded")
     lines = buffer.getvalue().decode().splitlines()
-    return SyncResult([json.loads(line) for line in lines if line.strip()])
+    return SyncResult([json.loads(line) for line in lines if line.strip()], error=error)
 
 
 def write_json(path: Path, value: t.Any) -> Path:

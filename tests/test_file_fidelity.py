@@ -203,45 +203,6 @@ def test_json_numbers_keep_their_written_form_in_singer_output(tmp_path):
     }
 
 
-def test_a_malformed_file_fails_the_run_naming_job_line_and_problem_and_is_tried_again(ep):
-    good = ep.add_job(created_at=days_ago(2), csv_bytes=b"a,b\n1,2\n")
-    bad = ep.add_job(created_at=days_ago(1), csv_bytes=b'a,b\n1,2\n3,"x\ny",z\n')
-    states = []
-    with pytest.raises(
-        MalformedFileError, match=rf"elasticpath job {bad}, line 3: CSV row has 3 fields"
-    ) as error:
-        tap_with_state_capture(ep, states)
-    assert error.value.line == 3
-    ledger = states[-1]["bookmarks"]["elasticpath_export_jobs"]["jobs"]
-    assert ledger[good]["file"] == "done"
-    assert ledger.get(bad, {}).get("file") != "done"  # not lost: owed to the next run
-
-    ep.files.publish(f"exports/{bad}.csv", b"a,b\n1,2\n3,4\n")  # say the vendor fixed it
-    rerun = run_tap(ep_config(ep), state=states[-1])
-    assert {r["job_id"] for r in rerun.records("elasticpath_export_rows")} == {bad}
-
-
-def tap_with_state_capture(ep, states: list) -> None:
-    """Run the tap, keeping the STATE messages it wrote before failing."""
-    import io
-    from contextlib import redirect_stdout
-
-    from tap_exportjobs.tap import TapExportJobs
-
-    buffer = io.BytesIO()
-    out = io.TextIOWrapper(buffer, encoding="utf-8")
-    try:
-        with redirect_stdout(out):
-            TapExportJobs(config=ep_config(ep)).sync_all()
-    finally:
-        out.flush()
-        states.extend(
-            json.loads(line)["value"]
-            for line in buffer.getvalue().decode().splitlines()
-            if '"type":"STATE"' in line
-        )
-
-
 def _zip(members: dict[str, bytes]) -> bytes:
     import zipfile
 

@@ -103,7 +103,9 @@ def test_bookmark_stops_at_the_oldest_unsettled_job():
             }
         }
     )
-    assert ledger.advance_bookmark(None, []) == "2024-01-02T00:00:00+00:00"
+    assert ledger.advance_bookmark(None, "2024-01-03T00:00:00+00:00", None) == (
+        "2024-01-02T00:00:00+00:00"
+    )
     assert set(ledger.jobs) == {"b", "c"}
 
 
@@ -116,10 +118,12 @@ def test_a_succeeded_job_whose_file_is_owed_holds_the_bookmark():
             }
         }
     )
-    assert ledger.advance_bookmark(None, []) == "2024-01-01T00:00:00+00:00"
+    assert ledger.advance_bookmark(None, "2024-01-02T00:00:00+00:00", None) == (
+        "2024-01-01T00:00:00+00:00"
+    )
 
 
-def test_with_everything_settled_the_bookmark_goes_to_the_newest_job_and_the_ledger_drains():
+def test_with_everything_settled_the_bookmark_goes_to_the_newest_listed_job_and_the_ledger_drains():
     ledger = Ledger(
         {
             "jobs": {
@@ -128,8 +132,23 @@ def test_with_everything_settled_the_bookmark_goes_to_the_newest_job_and_the_led
             }
         }
     )
-    assert ledger.advance_bookmark("2023-12-01T00:00:00+00:00", []) == "2024-01-02T00:00:00+00:00"
+    assert ledger.advance_bookmark(
+        "2023-12-01T00:00:00+00:00", "2024-01-02T00:00:00+00:00", None
+    ) == ("2024-01-02T00:00:00+00:00")
     assert set(ledger.jobs) == {"b"}
+
+
+def test_the_bookmark_never_passes_the_moment_the_listing_began_nor_a_job_not_listed():
+    made_after_listing = _entry("2024-01-05T00:00:00+00:00", "succeeded", file="done")
+    ledger = Ledger({"jobs": {"mine": made_after_listing}})
+    listing_began = datetime(2024, 1, 3, tzinfo=timezone.utc)
+    assert ledger.advance_bookmark(
+        "2024-01-01T00:00:00+00:00", "2024-01-02T00:00:00+00:00", listing_began
+    ) == ("2024-01-02T00:00:00+00:00")
+    assert ledger.advance_bookmark(
+        "2024-01-01T00:00:00+00:00", "2024-01-04T00:00:00+00:00", listing_began
+    ) == ("2024-01-03T00:00:00+00:00")
+    assert "mine" in ledger.jobs  # kept: the next run lists it again and must not re-emit it
 
 
 def test_presigned_signatures_are_redacted_but_host_and_path_kept():

@@ -10,7 +10,7 @@ import json
 import pytest
 
 from tests.conftest import m3ter_config
-from tests.fakes.m3ter import DAY, export_file, usage_rows
+from tests.fakes.m3ter import export_file, usage_rows
 from tests.tap_runner import run_tap
 
 DESTINATIONS = "m3ter_export_destinations"
@@ -159,17 +159,6 @@ def test_a_download_refused_by_the_storage_host_asks_getdownloadurl_again(m3, fi
     rows = run_tap(m3ter_config(m3)).records(EXPORT_ROWS)
     assert len(rows) == 20
     assert len(m3.requests_to(rf"/dataexports/jobs/{job}/getdownloadurl$")) == 2
-
-
-def test_an_export_older_than_a_day_and_never_downloaded_is_expired_not_an_error(m3):
-    old = m3.add_export_job(created_at=m3.now() - 2 * DAY)
-    fresh = m3.add_export_job()
-    result = run_tap(m3ter_config(m3, start_date="2020-01-01T00:00:00Z"))
-    jobs = {r["id"]: r for r in result.records(EXPORT_JOBS)}
-    assert jobs[old]["status"] == "expired" and jobs[old]["is_terminal"]
-    assert jobs[fresh]["status"] == "succeeded"
-    assert {r["job_id"] for r in result.records(EXPORT_ROWS)} == {fresh}
-    assert not m3.requests_to(rf"/dataexports/jobs/{old}/getdownloadurl$")
 
 
 def test_a_403_from_an_expired_token_refreshes_it_and_recovers(m3):

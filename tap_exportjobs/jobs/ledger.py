@@ -5,18 +5,31 @@ from __future__ import annotations
 import typing as t
 
 from tap_exportjobs.jobs.record import TERMINAL
-from tap_exportjobs.jobs.timestamps import sort_key
+from tap_exportjobs.jobs.timestamps import iso, sort_key
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterable
+    from datetime import datetime
+
+
+#: What became of a job's file. "pending": owed (holds the bookmark); "done": every row
+#: emitted; "failed": unreadable after max_file_attempts runs; "gone": the API no longer has
+#: it; "none": the API says the job has no file to read (e.g. it went to the user's bucket).
+FILE_OWED = "pending"
+FILE_DONE = "done"
+FILE_FAILED = "failed"
+FILE_GONE = "gone"
+FILE_NONE = "none"
+#: Outcomes after which a file is never tried again.
+FILE_SETTLED = frozenset({FILE_DONE, FILE_FAILED, FILE_GONE, FILE_NONE})
 
 
 class Ledger:
-    """The jobs after the bookmark, kept in the stream partition's state.
+    """The jobs after the bookmark, kept in the stream's state.
 
     Entry per job id: created_at, job_type, status (normalized, as last emitted),
-    status_raw, file ("pending" | "done" | absent when no file is expected) and
-    rows_emitted (the checkpoint inside a file being emitted).
+    status_raw, partition, finished_at (when this tap first saw it finished), file (see
+    FILE_* above; absent when no file is expected), rows_emitted (the checkpoint inside a
+    file being emitted), and for a file that was not read: file_attempts and file_error.
     """
 
     def __init__(self, state: dict) -> None:
@@ -27,7 +40,7 @@ class Ledger:
         return self.jobs.get(job_id)
 
     def settled(self, entry: dict) -> bool:
-        return entry.get("status") in TERMINAL and entry.get("file") != "pending"
+        return entry.get("status") in TERMINAL and entry.get("file") != FILE_OWED
 
     def unsettled_ids(self, partition: dict | None = None) -> list[str]:
         """Unsettled jobs, of one partition when given (entries keep theirs)."""
@@ -49,9 +62,11 @@ class Ledger:
         )
         if partition and any(partition.values()):
             entry["partition"] = partition
-        if wants_file and entry.get("file") != "done":
-            entry["file"] = "pending"
-        elif not wants_file and entry.get("file") == "pending":
+        if record["status"] in TERMINAL and record.get("observed_at"):
+            entry.setdefault("finished_at", record["observed_at"])
+        if wants_file and entry.get("file") not in FILE_SETTLED:
+            entry["file"] = FILE_OWED
+        elif not wants_file and entry.get("file") == FILE_OWED:
             del entry["file"]
 
     def rows_checkpoint(self, job_id: str, rows_emitted: int) -> None:
@@ -59,15 +74,39 @@ class Ledger:
 
     def file_done(self, job_id: str, rows_emitted: int) -> None:
         entry = self.jobs.setdefault(job_id, {})
-        entry["file"] = "done"
+        entry["file"] = FILE_DONE
         entry["rows_emitted"] = rows_emitted
+        entry.pop("file_attempts", None)
+        entry.pop("file_error", None)
 
-    def advance_bookmark(self, current: str | None, seen_created_at: Iterable[str]) -> str | None:
+    def file_failed(self, job_id: str, error: str, *, max_attempts: int) -> bool:
+        """Count one more run that could not read the file; True once it is given up."""
+        entry = self.jobs.setdefault(job_id, {})
+        entry["file_attempts"] = int(entry.get("file_attempts") or 0) + 1
+        entry["file_error"] = error
+        if entry["file_attempts"] >= max_attempts:
+            entry["file"] = FILE_FAILED
+            return True
+        return False
+
+    def file_settled_without_rows(self, job_id: str, outcome: str, reason: str) -> None:
+        """The API answered that the file is gone, or that there never was one to read."""
+        entry = self.jobs.setdefault(job_id, {})
+        entry["file"] = outcome
+        entry["file_error"] = reason
+        entry.pop("file_attempts", None)
+
+    def advance_bookmark(
+        self, current: str | None, newest_listed: str | None, ceiling: datetime | None
+    ) -> str | None:
         """Move the bookmark as far as it may go and drop ledger entries behind it.
 
         The bookmark stops at the oldest job that is not settled; with none, it goes to the
-        newest job seen. Entries at or after it stay, so settled jobs sharing the bookmark's
-        timestamp (or after an unsettled one) are not emitted again.
+        newest job the listing showed, but never past `ceiling` (when the run's listing
+        began, less a clock-skew margin): a job someone else made while the run went on may
+        carry an earlier time than the jobs listed or made after it, and the next run must
+        still list it. Entries at or after the bookmark stay, so settled jobs it lists
+        again are not emitted again.
         """
         unsettled = [
             e["created_at"]
@@ -77,16 +116,12 @@ class Ledger:
         if unsettled:
             bookmark = min(unsettled, key=sort_key)
         else:
-            candidates = [
-                c
-                for c in (
-                    current,
-                    *seen_created_at,
-                    *(e.get("created_at") for e in self.jobs.values()),
-                )
-                if c
-            ]
-            bookmark = max(candidates, key=sort_key) if candidates else current
+            candidates = [c for c in (current, newest_listed) if c]
+            bookmark = max(candidates, key=sort_key) if candidates else None
+        if bookmark and ceiling and sort_key(bookmark) > ceiling:
+            bookmark = iso(ceiling)
+        if current and (not bookmark or sort_key(bookmark) < sort_key(current)) and not unsettled:
+            bookmark = current  # never backwards for want of news (e.g. a clock behind)
         if bookmark:
             floor = sort_key(bookmark)
             for job_id in [

@@ -13,7 +13,7 @@ import abc
 import logging
 import time
 import typing as t
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import cached_property
 
@@ -24,7 +24,9 @@ from singer_sdk.exceptions import FatalAPIError
 from tap_exportjobs.download import Downloader, DownloadLink, expiry_from_url, redact_url
 from tap_exportjobs.http import RetryPolicyMixin
 from tap_exportjobs.jobs.exports import CreatesExports, ExportSpec, ExportWindow
-from tap_exportjobs.jobs.ledger import Ledger
+from tap_exportjobs.jobs.files import FollowsFiles
+from tap_exportjobs.jobs.ledger import FILE_SETTLED, Ledger
+from tap_exportjobs.jobs.polling import Polls
 from tap_exportjobs.jobs.record import (
     DEFAULT_LOOKBACK,
     EXPIRED,
@@ -44,6 +46,11 @@ if t.TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
+#: Jobs are stamped by the API's clock, the listing's start by ours: the bookmark stays this
+#: far behind the listing's start so that a clock ahead of the API's cannot skip a job.
+CLOCK_SKEW_MARGIN = timedelta(minutes=5)
+
+
 @dataclass
 class _Run:
     """One sync of a job stream: where listing starts, when waiting stops, what was seen."""
@@ -51,7 +58,9 @@ class _Run:
     bookmark: str | None
     since: datetime
     deadline: float
-    seen: list[str] = field(default_factory=list)
+    listing_began: datetime
+    follows_files: bool
+    newest_listed: str | None = None
 
 
 class CheckpointMixin:
@@ -62,7 +71,7 @@ class CheckpointMixin:
         self._write_state_message()  # type: ignore[attr-defined]
 
 
-class JobStream(CreatesExports, CheckpointMixin, RetryPolicyMixin, RESTStream):
+class JobStream(Polls, FollowsFiles, CreatesExports, CheckpointMixin, RetryPolicyMixin, RESTStream):
     """Base for every stream of normalized job records.
 
     Subclasses set `provider`, `status_map`, `provider_properties` and implement
@@ -81,8 +90,6 @@ class JobStream(CreatesExports, CheckpointMixin, RetryPolicyMixin, RESTStream):
     partition_properties: t.ClassVar[th.PropertiesList] = th.PropertiesList()
     #: Statuses the storage host answers for a link that has expired.
     link_expired_statuses: t.ClassVar[tuple[int, ...]] = (403, 410)
-    #: How long after creation the API still serves a finished job's file, if limited.
-    file_lifetime: t.ClassVar[timedelta | None] = None
 
     replication_key = "created_at"
     is_sorted = False
@@ -96,6 +103,8 @@ class JobStream(CreatesExports, CheckpointMixin, RetryPolicyMixin, RESTStream):
         # remembers each one's partition, so state never grows with the partitions.
         self.state_partitioning_keys = []
         self._needs_file: set[str] = set()
+        #: Job records being emitted whose file is being read (see FollowsFiles).
+        self._in_hand: dict[str, dict] = {}
         self._warned_statuses: set[str] = set()
         self._run: _Run | None = None
 
@@ -151,10 +160,6 @@ class JobStream(CreatesExports, CheckpointMixin, RetryPolicyMixin, RESTStream):
         raise NotImplementedError
 
     # -- settings -----------------------------------------------------------------------
-
-    @property
-    def follow_downloads(self) -> bool:
-        return bool(self.config.get("follow_downloads", True))
 
     def start_date(self) -> datetime:
         configured = parse_timestamp(self.config.get("start_date"))
@@ -222,11 +227,25 @@ class JobStream(CreatesExports, CheckpointMixin, RetryPolicyMixin, RESTStream):
     def _begin_run(self) -> _Run:
         """What holds for the whole sync, across every partition it runs for."""
         if self._run is None:
-            bookmark = self.get_context_state(None).get("replication_key_value")
+            state = self.get_context_state(None)
+            bookmark = state.get("replication_key_value")
+            since = max(filter(None, [parse_timestamp(bookmark), self.start_date()]))
+            follows_files = self.follows_files()
+            if follows_files and state.get("files_followed") is False:
+                # Files were not read when the bookmark moved: list from start_date again so
+                # a newly selected rows stream gets its history, like any Singer stream.
+                self.logger.info(
+                    "%s: files are read this run but were not before; listing jobs again "
+                    "from start_date so that their files are read too",
+                    self.name,
+                )
+                since = self.start_date()
             self._run = _Run(
                 bookmark=bookmark,
-                since=max(filter(None, [parse_timestamp(bookmark), self.start_date()])),
+                since=since,
                 deadline=time.monotonic() + float(self.config.get("max_wait_seconds", 600)),
+                listing_began=utc_now(),
+                follows_files=follows_files,
             )
         return self._run
 
@@ -242,7 +261,12 @@ class JobStream(CreatesExports, CheckpointMixin, RetryPolicyMixin, RESTStream):
         ledger = self.ledger(None)
         self._drop_abandoned(ledger)
         state["replication_key"] = self.replication_key
-        state["replication_key_value"] = ledger.advance_bookmark(self._run.bookmark, self._run.seen)
+        state["replication_key_value"] = ledger.advance_bookmark(
+            self._run.bookmark,
+            self._run.newest_listed,
+            self._run.listing_began - CLOCK_SKEW_MARGIN,
+        )
+        state["files_followed"] = self._run.follows_files
         self._run = None
 
     def _drop_abandoned(self, ledger: Ledger) -> None:
@@ -275,7 +299,10 @@ class JobStream(CreatesExports, CheckpointMixin, RetryPolicyMixin, RESTStream):
             created = parse_timestamp(record["created_at"])
             if record["id"] in ledger.jobs or (created and created >= run.since):
                 found[record["id"]] = record
-                run.seen.append(record["created_at"])
+                if not run.newest_listed or sort_key(record["created_at"]) > sort_key(
+                    run.newest_listed
+                ):
+                    run.newest_listed = record["created_at"]
         for job_id in ledger.unsettled_ids(partition):
             if job_id not in found:
                 found[job_id] = self._refetch(job_id, ledger, context)
@@ -362,13 +389,6 @@ class JobStream(CreatesExports, CheckpointMixin, RetryPolicyMixin, RESTStream):
             record.setdefault(key, value)
         return record
 
-    def wants_file(self, record: dict) -> bool:
-        return (
-            self.follow_downloads
-            and self.has_file(record)
-            and any(child.selected for child in self.child_streams)
-        )
-
     def _emit(self, record: dict, ledger: Ledger) -> Iterator[dict]:
         """Yield the record if it is news: a new job, a changed status, or a file still owed.
 
@@ -376,23 +396,9 @@ class JobStream(CreatesExports, CheckpointMixin, RetryPolicyMixin, RESTStream):
         and written the record, so the ledger only ever describes what was emitted.
         """
         entry = ledger.get(record["id"])
+        record = self.with_file_outcome(record, entry)
         wants_file = self.wants_file(record)
-        owes_file = wants_file and (entry is None or entry.get("file") != "done")
-        if owes_file and self._file_gone(record):
-            self.logger.warning(
-                "%s: job %s finished more than %s ago and its file was never read; the API no "
-                "longer serves it (recorded as expired)",
-                self.name,
-                record["id"],
-                self.file_lifetime,
-            )
-            record = {
-                **record,
-                "status": EXPIRED,
-                "is_terminal": True,
-                "error": record.get("error") or "The file is no longer available",
-            }
-            wants_file = owes_file = False
+        owes_file = wants_file and (entry or {}).get("file") not in FILE_SETTLED
         changed = (
             entry is None
             or entry.get("status") != record["status"]
@@ -402,6 +408,7 @@ class JobStream(CreatesExports, CheckpointMixin, RetryPolicyMixin, RESTStream):
             return
         if owes_file:
             self._needs_file.add(record["id"])
+            self._in_hand[record["id"]] = record
             # Recorded before the rows start, so a run killed mid-file owes it next time.
             ledger.record_emitted(
                 {
@@ -414,64 +421,13 @@ class JobStream(CreatesExports, CheckpointMixin, RetryPolicyMixin, RESTStream):
             )
         yield record
         self._needs_file.discard(record["id"])
+        self._in_hand.pop(record["id"], None)
         ledger.record_emitted(record, wants_file=wants_file, partition=self.partition_of(record))
-
-    def _file_gone(self, record: dict) -> bool:
-        created = parse_timestamp(record.get("created_at"))
-        return bool(self.file_lifetime and created and utc_now() - created > self.file_lifetime)
 
     def generate_child_contexts(self, record: dict, context: Context | None) -> Iterable[dict]:
         """Rows are synced only for jobs whose file is owed; the context carries ids only."""
         if record["id"] in self._needs_file:
             yield {**(context or {}), "job_id": record["id"]}
-
-    def _settle(
-        self, records: list[dict], ledger: Ledger, context: Context | None, deadline: float
-    ) -> Iterator[dict]:
-        waiting = []
-        for record in records:
-            if record["is_terminal"]:
-                yield from self._emit(record, ledger)
-            else:
-                waiting.append(record)
-        for record in self._poll(waiting, ledger, context, deadline):
-            yield from self._emit(record, ledger)
-
-    def _poll(
-        self, records: list[dict], ledger: Ledger, context: Context | None, deadline: float
-    ) -> Iterator[dict]:
-        """Yield each job once it is terminal, or as last seen when time runs out."""
-        waiting = {r["id"]: r for r in records}
-        interval = float(self.config.get("poll_interval_seconds", 5))
-        ceiling = float(self.config.get("poll_interval_max_seconds", 60))
-        while waiting:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                break
-            time.sleep(min(interval, remaining))
-            interval = min(interval * 1.5, ceiling)
-            for job_id in list(waiting):
-                raw = self.fetch_job(job_id, context)
-                record = self.to_record(raw, context) if raw else None
-                if record is None:
-                    del waiting[job_id]
-                    yield self._refetch(job_id, ledger, context)
-                elif record["is_terminal"]:
-                    del waiting[job_id]
-                    yield record
-                else:
-                    waiting[job_id] = record
-        for record in waiting.values():
-            self.logger.info(
-                "%s: job %s is still %s after max_wait_seconds; it is kept in "
-                "state and looked at again next run",
-                self.name,
-                record["id"],
-                record["status"],
-            )
-            yield record
-
-    # -- exports the tap creates --------------------------------------------------------
 
 
 class FinishesJobRuns:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import typing as t
 from datetime import datetime, timedelta
+from functools import cached_property
 
 from singer_sdk import RESTStream
 from singer_sdk import typing as th
@@ -25,6 +26,7 @@ from tap_exportjobs.jobs import (
     PENDING,
     RUNNING,
     SUCCEEDED,
+    TERMINAL,
     ExportSpec,
     ExportWindow,
     FinishesJobRuns,
@@ -33,6 +35,7 @@ from tap_exportjobs.jobs import (
     parse_timestamp,
     utc_now,
 )
+from tap_exportjobs.jobs.files import FileGoneError
 from tap_exportjobs.jobs.record import free_form_object
 from tap_exportjobs.reports import ReportRowsStream
 
@@ -46,6 +49,8 @@ DEFAULT_API_URL = "https://api.m3ter.com"
 PAGE_SIZE = 100
 #: getdownloadurl only answers for exports that ran in the last 24 hours.
 EXPORT_DOWNLOAD_WINDOW = timedelta(hours=24)
+#: getdownloadurl's answers for a job whose file m3ter no longer has (or never had).
+REFUSED_FOR_GOOD = ("HTTP 400", "HTTP 404", "HTTP 410")
 DOWNLOAD_CONTENT_TYPES = {"csv": "text/csv", "jsonl": "application/jsonl"}
 EXPORT_FILE_FORMATS = {"CSV": "csv", "JSONL": "ndjson"}
 SOURCE_TYPES = ["USAGE", "OPERATIONAL"]
@@ -401,20 +406,28 @@ class LookupTableDataJobsStream(M3terAPI, JobStream):
     # -- DOWNLOAD jobs the tap triggers (download_lookup_tables) ----------------------
 
     def get_records(self, context: Context | None) -> Iterator[dict]:
-        if self.settings.get("download_lookup_tables") and context:
-            self._ensure_download_job(context)
+        triggers = bool(self.settings.get("download_lookup_tables") and context)
+        if triggers:
+            self._ensure_download_job(context)  # type: ignore[arg-type]
         yield from super().get_records(context)
+        if triggers:
+            # Here every job of the revision is emitted, with its rows.
+            self._note_download_delivered(context)  # type: ignore[arg-type]
 
     def _ensure_download_job(self, context: Context) -> None:
-        """One DOWNLOAD job per table revision version: adopt a pending one, else create.
+        """One DOWNLOAD job per table revision version whose rows all land.
 
-        Recorded in state before anything waits on it, so a run that stops resumes the job
-        instead of triggering another.
+        The version counts as downloaded only once its job's file is done. A job still
+        running (or whose rows are still owed) is resumed, never triggered again; one that
+        failed, expired or vanished makes this run trigger one new job for the table (so at
+        most one per table per run, each with its reason in the log). Recorded in state
+        before anything waits on it, so a run that stops resumes the job.
         """
+        table = context["lookupTableId"]
         revision = (
             self.request_json(
                 "GET",
-                f"/lookuptables/{context['lookupTableId']}/revisions/{context['revisionId']}",
+                f"/lookuptables/{table}/revisions/{context['revisionId']}",
                 context,
                 missing_ok=True,
             )
@@ -424,8 +437,21 @@ class LookupTableDataJobsStream(M3terAPI, JobStream):
             return  # only the table's current revision is downloaded
         downloads = self.get_context_state(None).setdefault("downloads", {})
         version = f"{context['revisionId']}@{revision.get('version', '')}"
-        if (downloads.get(context["lookupTableId"]) or {}).get("version") == version:
+        taken = downloads.get(table) or {}
+        if taken.get("version") != version:
+            taken = {}
+        if taken.get("done"):
             return  # taken since it last changed
+        if taken.get("job_id"):
+            reason = self._download_lost(taken["job_id"], context)
+            if reason is None:
+                return  # running, or its rows are owed: the ledger resumes it
+            self.logger.warning(
+                "m3ter: DOWNLOAD job %s of lookup table %s %s; triggering a new one",
+                taken["job_id"],
+                table,
+                reason,
+            )
         pending = [
             job
             for job in self.request_records(context)
@@ -434,23 +460,77 @@ class LookupTableDataJobsStream(M3terAPI, JobStream):
         if pending:
             job_id = pending[0]["id"]
         else:
-            content_type = DOWNLOAD_CONTENT_TYPES[self.settings.get("download_format", "csv")]
-            body = self.request_json(
-                "POST",
-                f"/lookuptables/{context['lookupTableId']}/revisions/{context['revisionId']}"
-                "/data/jobs/download",
-                context,
-                json={"contentType": content_type},
+            result = self.create_once(
+                f"m3ter: DOWNLOAD of lookup table {table} revision {context['revisionId']}",
+                lambda: self._trigger_download(context)["jobId"],
+                lambda since, until: self._downloads_created(context, since, until),
+                {i: e.get("created_at") for i, e in self.ledger(None).jobs.items()},
+                taken.get("uncertain"),
             )
-            job_id = body["jobId"]
+            if result.uncertain is not None:
+                downloads[table] = {"version": version, "uncertain": result.uncertain}
+                self.checkpoint()
+                return
+            job_id = result.found["id"] if result.found else result.answer
             self.logger.info(
-                "m3ter: triggered DOWNLOAD job %s for lookup table %s revision %s",
+                "m3ter: %s DOWNLOAD job %s for lookup table %s revision %s",
+                "adopted" if result.found else "triggered",
                 job_id,
-                context["lookupTableId"],
+                table,
                 context["revisionId"],
             )
-        downloads[context["lookupTableId"]] = {"version": version, "job_id": job_id}
+        downloads[table] = {"version": version, "job_id": job_id}
         self.checkpoint()
+
+    def _trigger_download(self, context: Context) -> dict:
+        content_type = DOWNLOAD_CONTENT_TYPES[self.settings.get("download_format", "csv")]
+        return self.request_create(
+            f"/lookuptables/{context['lookupTableId']}/revisions/{context['revisionId']}"
+            "/data/jobs/download",
+            json={"contentType": content_type},
+        )
+
+    def _downloads_created(self, context: Context, since: datetime, until: datetime) -> list:
+        """The revision's DOWNLOAD jobs dated within the span (jobs carry no request echo)."""
+        return [
+            job
+            for job in self.request_records(context)
+            if job.get("type") == "DOWNLOAD"
+            and (created := parse_timestamp(job.get("jobDate")))
+            and since <= created <= until
+        ]
+
+    def _download_lost(self, job_id: str, context: Context) -> str | None:
+        """Why a triggered DOWNLOAD job will never deliver its rows, or None while it may."""
+        entry = self.ledger(None).get(job_id)
+        if entry is None:
+            # Not emitted yet (the run that triggered it stopped first) or settled and
+            # dropped behind the bookmark: the API says which.
+            raw = self.fetch_job(job_id, context)
+            if raw is None:
+                return "is gone from the API"
+            entry = {"status": self.to_record(raw, context)["status"]}
+        status = entry.get("status")
+        if status == SUCCEEDED:
+            if entry.get("file") in (None, "pending", "done"):
+                return None
+            return f"succeeded but its file could not be read ({entry.get('file_error')})"
+        if status in TERMINAL:
+            return f"ended {status}"
+        return None
+
+    def _note_download_delivered(self, context: Context) -> None:
+        """Mark the table's version downloaded once its job's rows have all been emitted."""
+        taken = self.get_context_state(None).get("downloads", {}).get(context["lookupTableId"])
+        if not taken or taken.get("done") or not taken.get("job_id"):
+            return
+        entry = self.ledger(None).get(taken["job_id"]) or {}
+        # A succeeded job whose file nobody selected has nothing more to deliver.
+        if entry.get("file") == "done" or (
+            entry.get("status") == SUCCEEDED and "file" not in entry
+        ):
+            taken["done"] = True
+            self.checkpoint()
 
 
 class LookupTableDataRowsStream(ReportRowsStream):
@@ -470,8 +550,6 @@ class DataExportJobsStream(M3terAPI, JobStream):
         "failed": FAILED,
     }
     link_expired_statuses: t.ClassVar[tuple[int, ...]] = (400, 403, 410)
-    #: m3ter deletes export files a day after the run; getdownloadurl stops answering.
-    file_lifetime = EXPORT_DOWNLOAD_WINDOW
     #: An export still unfinished after the day its file would be kept is not coming back.
     job_lifetime = EXPORT_DOWNLOAD_WINDOW
     provider_properties = th.PropertiesList(
@@ -539,13 +617,70 @@ class DataExportJobsStream(M3terAPI, JobStream):
                 body[api_key] = export.get(key) or []
         else:
             body["operationalDataTypes"] = export["operational_data_types"]
-        job_id = self.request_json("POST", "/dataexports/adhoc", context, json=body)["jobId"]
+        job_id = self.request_create("/dataexports/adhoc", json=body)["jobId"]
         job = self.fetch_job(job_id, context)
         if job is None:
             raise FatalAPIError(
                 f"m3ter: ad-hoc export job {job_id} was created but cannot be read back"
             )
         return job
+
+    def find_created_jobs(
+        self,
+        spec: ExportSpec,
+        window: ExportWindow,
+        context: Context | None,
+        since: datetime,
+        until: datetime,
+    ) -> list[dict]:
+        """Jobs of the export's sourceType created in the span: a job echoes nothing else of
+        the request. Where some carry no scheduleId, those are the ad-hoc ones; whether an
+        ad-hoc job always lacks one is not documented, so otherwise all of them count."""
+        source_type = next(
+            e["source_type"] for e in self.settings["data_exports"] if e["name"] == spec.key
+        )
+        params = {
+            "pageSize": PAGE_SIZE,
+            "dateCreatedStart": _m3ter_time(since),
+            "dateCreatedEnd": _m3ter_time(until + timedelta(seconds=1)),
+        }
+        found, token = [], None
+        while True:
+            body = self.request_json(
+                "GET", self.path, context, params={**params, "nextToken": token}
+            )
+            for job in (body or {}).get("data") or []:
+                created = parse_timestamp(job.get("dateCreated"))
+                if job.get("sourceType") == source_type and created and since <= created <= until:
+                    found.append(job)
+            token = (body or {}).get("nextToken")
+            if not token:
+                break
+        return [job for job in found if not job.get("scheduleId")] or found
+
+    def has_file(self, record: dict) -> bool:
+        """Exports of a schedule with destinations went to the user's bucket: m3ter serves
+        no file for them (getdownloadurl is for exports without destinations)."""
+        return record["status"] == SUCCEEDED and not self._schedule_destinations(
+            record.get("scheduleId")
+        )
+
+    def _schedule_destinations(self, schedule_id: str | None) -> list[str]:
+        if not schedule_id:
+            return []
+        if schedule_id not in self._destinations_by_schedule:
+            body = self.request_json(
+                "GET", "/dataexports/schedules", None, params={"ids": schedule_id}
+            )
+            found = next(
+                (s for s in (body or {}).get("data") or [] if s.get("id") == schedule_id), {}
+            )
+            self._destinations_by_schedule[schedule_id] = list(found.get("destinationIds") or [])
+        return self._destinations_by_schedule[schedule_id]
+
+    @cached_property
+    def _destinations_by_schedule(self) -> dict[str, list[str]]:
+        return {}
 
     def download_link(self, job_id: str, context: Context | None) -> DownloadLink:
         try:
@@ -554,6 +689,13 @@ class DataExportJobsStream(M3terAPI, JobStream):
                 or {}
             )
         except FatalAPIError as error:
+            if str(error).startswith(REFUSED_FOR_GOOD):
+                # The documented refusal: the file is deleted 24 hours after the job
+                # completes (or, for an ad-hoc export, it went to its destinations).
+                raise FileGoneError(
+                    f"m3ter no longer serves the file of data export job {job_id} ({error}); "
+                    f"{self._completed_ago(job_id)}"
+                ) from None
             raise DownloadError(f"m3ter data export job {job_id}: {error}") from None
         return DownloadLink(
             url=body["url"],
@@ -569,6 +711,15 @@ class DataExportJobsStream(M3terAPI, JobStream):
             if ((exports.get(export["name"]) or {}).get("job") or {}).get("id") == job_id:
                 return EXPORT_FILE_FORMATS[export.get("export_file_format", "CSV")]
         return None
+
+    def _completed_ago(self, job_id: str) -> str:
+        """When the job completed, as far as anyone here knows (the notes count the file's
+        24 hours from completion, which the API does not report)."""
+        seen = (self.ledger(None).get(job_id) or {}).get("finished_at")
+        if seen:
+            return f"this tap first saw it finished at {seen}"
+        started = (self._in_hand.get(job_id) or {}).get("startedAt")
+        return f"it started at {started}" if started else "its completion time is not known"
 
 
 class DataExportRowsStream(ReportRowsStream):

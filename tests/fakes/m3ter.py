@@ -33,6 +33,25 @@ def iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+#: `jobDate` and `downloadUrlExpiry` are untyped strings in a format the notes cannot pin
+#: down; lookup jobs take these plausible spellings in turn (all UTC, as m3ter's times are).
+UNTYPED_TIME_STYLES = (
+    iso,
+    lambda epoch: datetime.fromtimestamp(epoch, timezone.utc).isoformat(timespec="seconds"),
+    lambda epoch: (
+        datetime.fromtimestamp(epoch, timezone.utc)
+        .isoformat(timespec="milliseconds")
+        .replace("+00:00", "Z")
+    ),
+    lambda epoch: str(int(epoch * 1000)),
+    lambda epoch: (
+        datetime.fromtimestamp(epoch, timezone.utc)
+        .replace(tzinfo=None)
+        .isoformat(timespec="milliseconds")
+    ),
+)
+
+
 @dataclass
 class FakeLookupJob:
     id: str
@@ -47,6 +66,8 @@ class FakeLookupJob:
     finish_after_polls: int = 2
     observations: int = 0
     version: int = 1
+    #: The failureReason it ends FAILED with instead of succeeding, if any.
+    fail_with: str | None = None
 
 
 @dataclass
@@ -60,6 +81,10 @@ class FakeExportJob:
     finish_after_polls: int = 2
     observations: int = 0
     request: dict = field(default_factory=dict)
+    #: When it finished: the file is kept (and getdownloadurl answers) 24 hours after this.
+    completed_at: float | None = None
+    #: Ad-hoc exports may name destinations themselves (scheduled ones, through the schedule).
+    destination_ids: list[str] = field(default_factory=list)
 
 
 class FakeM3ter(FakeHost):
@@ -94,6 +119,7 @@ class FakeM3ter(FakeHost):
         self.rate_limited = 0
         self._second = (0, 0)
         self.offset = 0.0
+        self._last_pages = 0
         self.tokens: dict[str, float] = {}
         self.tokens_issued: list[str] = []
         self.destinations: list[dict] = []
@@ -104,7 +130,13 @@ class FakeM3ter(FakeHost):
         self.revisions: dict[str, dict[str, dict]] = {}
         self.revision_rows: dict[str, list[dict]] = {}
         self.lookup_jobs: dict[str, FakeLookupJob] = {}
+        #: Triggered DOWNLOAD jobs still to end FAILED instead of succeeding.
+        self.fail_triggered_downloads = 0
+        #: The notes do not say whether an ad-hoc export job carries a scheduleId: when
+        #: True, each gets one of its own (an AD_HOC schedule); when False, none.
+        self.adhoc_schedule_ids = False
         self.export_jobs: dict[str, FakeExportJob] = {}
+        self.schedules: dict[str, dict] = {}
         files.clock = self.now
         self.route("POST", r"/oauth/token", self._token)
         routes = [
@@ -129,6 +161,7 @@ class FakeM3ter(FakeHost):
                 r"/(?P<jid>[^/]+)",
                 self._lookup_job,
             ),
+            ("GET", ORG + r"/dataexports/schedules", self._schedules),
             ("GET", ORG + r"/dataexports/jobs", self._exports),
             ("GET", ORG + r"/dataexports/jobs/(?P<jid>[^/]+)", self._export),
             ("GET", ORG + r"/dataexports/jobs/(?P<jid>[^/]+)/getdownloadurl", self._download_url),
@@ -218,6 +251,13 @@ class FakeM3ter(FakeHost):
         body: dict = {"data": page}
         if start + size < len(items):
             body["nextToken"] = base64.urlsafe_b64encode(str(start + size).encode()).decode()
+        else:
+            # The last page's nextToken is missing, null or empty (all three end a listing).
+            with self.lock:
+                self._last_pages += 1
+                ending = self._last_pages % 3
+            if ending:
+                body["nextToken"] = None if ending == 1 else ""
         return json_response(body)
 
     # -- data ---------------------------------------------------------------------------
@@ -387,15 +427,27 @@ class FakeM3ter(FakeHost):
         gzipped: bool = True,
         source_type: str = "USAGE",
         finish_after_polls: int = 2,
+        completed_at: float | None = None,
+        destination_ids: list[str] | None = None,
+        ad_hoc: bool = False,
     ) -> str:
+        """An export job of a schedule (or ad hoc), sending its files to `destination_ids`,
+        if any."""
+        created = created_at if created_at is not None else self.now() - 600
         job = FakeExportJob(
             id=self._new_id(),
-            created_at=created_at if created_at is not None else self.now() - 600,
+            created_at=created,
             source_type=source_type,
             status=status,
             finish_after_polls=finish_after_polls,
-            schedule_id=self._new_id(),
         )
+        if ad_hoc:
+            job.destination_ids = list(destination_ids or [])
+        else:
+            schedule = self.add_schedule(source_type=source_type, destination_ids=destination_ids)
+            job.schedule_id = schedule["id"]
+        if status in ("SUCCEEDED", "FAILED"):
+            job.completed_at = completed_at if completed_at is not None else created + 60
         job.content = export_file(
             rows if rows is not None else usage_rows(20), file_format, gzipped
         )
@@ -403,12 +455,32 @@ class FakeM3ter(FakeHost):
         self.files.publish(f"exports/{job.id}", job.content, content_type="application/gzip")
         return job.id
 
+    def add_schedule(
+        self, *, source_type: str = "USAGE", destination_ids: list[str] | None = None
+    ) -> dict:
+        schedule = {
+            "id": self._new_id(),
+            "version": 1,
+            "name": f"{source_type.lower()} schedule",
+            "code": f"schedule_{len(self.schedules)}",
+            "sourceType": source_type,
+            "destinationIds": list(destination_ids or []),
+            "scheduleType": "DAY",
+            "period": 1,
+            "exportFileFormat": "CSV",
+        }
+        self.schedules[schedule["id"]] = schedule
+        return schedule
+
     # -- progression ----------------------------------------------------------------------
 
     def _observe_lookup(self, job: FakeLookupJob) -> None:
         if job.status == "PENDING":
             job.observations += 1
-            if job.observations >= job.finish_after_polls:
+            if job.observations >= job.finish_after_polls and job.fail_with:
+                job.status, job.failure_reason = "FAILED", job.fail_with
+                job.version += 1
+            elif job.observations >= job.finish_after_polls:
                 job.status = "SUCCEEDED"
                 job.version += 1
                 if job.type == "DOWNLOAD":
@@ -420,14 +492,16 @@ class FakeM3ter(FakeHost):
             job.status = "RUNNING"
             if job.observations >= job.finish_after_polls:
                 job.status = "SUCCEEDED"
+                job.completed_at = self.now()
 
     def _lookup_json(self, job: FakeLookupJob) -> dict:
+        untyped_time = UNTYPED_TIME_STYLES[list(self.lookup_jobs).index(job.id) % 5]
         body = {
             "id": job.id,
             "version": job.version,
             "lookupTableId": job.table_id,
             "lookupTableRevisionId": job.revision_id,
-            "jobDate": iso(job.created_at),
+            "jobDate": untyped_time(job.created_at),
             "type": job.type,
             "status": job.status,
         }
@@ -444,7 +518,7 @@ class FakeM3ter(FakeHost):
                 self.expire_next_download_links -= 1
             ttl = -60 if expired else self.download_link_ttl
             body["downloadUrl"] = self.files.presign(f"lookup/{job.id}.{ext}", ttl)
-            body["downloadUrlExpiry"] = iso(self.now() + ttl)
+            body["downloadUrlExpiry"] = untyped_time(self.now() + ttl)
         return body
 
     def _export_json(self, job: FakeExportJob) -> dict:
@@ -515,6 +589,9 @@ class FakeM3ter(FakeHost):
         job_id = self.add_lookup_job(
             tid, rid, status="PENDING", created_at=self.now(), content_type=content_type
         )
+        if self.fail_triggered_downloads:
+            self.fail_triggered_downloads -= 1
+            self.lookup_jobs[job_id].fail_with = "Internal error while exporting the revision"
         return json_response({"jobId": job_id})
 
     def _exports(self, request: Request) -> Response:
@@ -549,7 +626,16 @@ class FakeM3ter(FakeHost):
             return json_response({"message": "Job not found"}, 404)
         if job.status != "SUCCEEDED":
             return json_response({"message": "The export job has not completed"}, 400)
-        if self.now() - job.created_at > DAY:
+        schedule = self.schedules.get(job.schedule_id or "") or {}
+        if job.destination_ids or schedule.get("destinationIds"):
+            return json_response(
+                {
+                    "message": "Download URLs are only available for exports without "
+                    "destinations; this export was delivered to its destinations"
+                },
+                400,
+            )
+        if self.now() - (job.completed_at or job.created_at) > DAY:
             return json_response(
                 {
                     "message": "Download URLs are only available for export "
@@ -563,6 +649,11 @@ class FakeM3ter(FakeHost):
                 "expirationTime": iso(self.now() + 900),
             }
         )
+
+    def _schedules(self, request: Request) -> Response:
+        wanted = [i for i in request.query.get("ids", "").split(",") if i]
+        items = [s for s in self.schedules.values() if not wanted or s["id"] in wanted]
+        return self._page(request, items)
 
     def _adhoc(self, request: Request) -> Response:
         body = request.json() or {}
@@ -578,8 +669,14 @@ class FakeM3ter(FakeHost):
             status="PENDING",
             source_type=source,
             file_format=body.get("exportFileFormat", "CSV"),
+            destination_ids=body.get("destinationIds"),
+            ad_hoc=True,
         )
         self.export_jobs[job_id].request = body
+        if self.adhoc_schedule_ids:
+            schedule = self.add_schedule(source_type=source)
+            schedule["scheduleType"] = "AD_HOC"
+            self.export_jobs[job_id].schedule_id = schedule["id"]
         return json_response({"jobId": job_id})
 
 
