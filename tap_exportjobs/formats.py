@@ -139,11 +139,9 @@ def open_rows(
 
     def rows() -> Iterator[dict]:
         for info in members:
-            hint = (
-                declared_format
-                if _declared_kind(declared_format)
-                else _format_from_name(info.filename)
-            )
+            # A member's own name outranks what was declared for the archive as a whole.
+            named = _format_from_name(info.filename)
+            hint = named if _declared_kind(named) else declared_format
             with _decode(lambda info=info: archive.open(info), hint, budget) as member:
                 decoded.file_format, decoded.source_file = member.file_format, info.filename
                 yield from member.rows

@@ -303,3 +303,10 @@ def test_a_download_the_tap_triggered_is_read_as_the_format_it_asked_for(m3):
     config = m3ter_config(m3, m3ter={"download_lookup_tables": True, "download_format": "csv"})
     rows = run_tap(config).records("m3ter_lookup_table_data_rows")
     assert [r["row"] for r in rows] == m3.revision_rows[revision]
+
+
+def test_a_zip_members_own_name_outranks_the_format_declared_for_the_archive(tmp_path):
+    path = tmp_path / "export.zip"
+    path.write_bytes(_zip({"accounts.jsonl": b'{"code": "a1", "tags": ["x", "y"]}\n'}))
+    with open_rows(path, "text/csv") as decoded:
+        assert list(decoded.rows) == [{"code": "a1", "tags": ["x", "y"]}]

@@ -77,11 +77,16 @@ class FakeFileHost(FakeHost):
         phrase = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
         return _xml_error(status, code.get(status, phrase.replace(" ", "")), phrase)
 
-    def publish(self, key: str, content: bytes, *, content_type: str = "text/csv") -> None:
+    # Unless the uploader says otherwise, S3 labels an object binary/octet-stream.
+    def publish(
+        self, key: str, content: bytes, *, content_type: str = "binary/octet-stream"
+    ) -> None:
         self.files[key] = content
         self.content_types[key] = content_type
 
-    def publish_file(self, key: str, path: Path, *, content_type: str = "text/csv") -> None:
+    def publish_file(
+        self, key: str, path: Path, *, content_type: str = "binary/octet-stream"
+    ) -> None:
         self.files[key] = Path(path)
         self.content_types[key] = content_type
 
