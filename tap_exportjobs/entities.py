@@ -9,18 +9,15 @@ from __future__ import annotations
 
 import copy
 import typing as t
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from tap_exportjobs.jobs import parse_timestamp
+from tap_exportjobs.jobs.timestamps import CLOCK_SKEW_MARGIN
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
     from singer_sdk.helpers.types import Context
-
-#: Entities are stamped by the API's clock, the run's start by ours: the bookmark stays this
-#: far behind the run's start so that an API clock behind ours cannot hide an edit.
-CLOCK_SKEW_MARGIN = timedelta(minutes=5)
 
 
 class ModifiedEntities:

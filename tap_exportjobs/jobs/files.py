@@ -109,7 +109,8 @@ class FollowsFiles:
     def _settle_in_hand(self, job_id: str, ledger: Ledger) -> None:
         """Update the job record being emitted. The SDK syncs a record's children before it
         writes the record itself, so the row it writes already says what became of the file
-        (tests/test_file_outcomes.py fails if the SDK changes that order)."""
+        (test_after_max_file_attempts_runs_the_job_says_why_and_the_run_succeeds fails if
+        the SDK changes that order)."""
         record = self._in_hand.get(job_id)  # type: ignore[attr-defined]
         entry = ledger.get(job_id)
         if record is not None and entry and entry.get("file") != FILE_OWED:

@@ -36,7 +36,13 @@ from tap_exportjobs.jobs.record import (
     TERMINAL,
     UNKNOWN,
 )
-from tap_exportjobs.jobs.timestamps import iso, parse_timestamp, sort_key, utc_now
+from tap_exportjobs.jobs.timestamps import (
+    CLOCK_SKEW_MARGIN,
+    iso,
+    parse_timestamp,
+    sort_key,
+    utc_now,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -44,11 +50,6 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 logger = logging.getLogger(__name__)
-
-
-#: Jobs are stamped by the API's clock, the listing's start by ours: the bookmark stays this
-#: far behind the listing's start so that a clock ahead of the API's cannot skip a job.
-CLOCK_SKEW_MARGIN = timedelta(minutes=5)
 
 
 @dataclass

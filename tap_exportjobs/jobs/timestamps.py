@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import re
 import typing as t
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pendulum
+
+#: Timestamps come from an API's clock, a run's start from ours: bookmarks stay this far
+#: behind the run's start so that clocks apart by up to this much cannot skip a change.
+CLOCK_SKEW_MARGIN = timedelta(minutes=5)
 
 _EPOCH = re.compile(r"\d+(\.\d+)?")
 #: Epoch values above this are milliseconds (as seconds it would be the year 5138).
