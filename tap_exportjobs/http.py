@@ -19,6 +19,7 @@ import backoff
 import requests
 from singer_sdk.authenticators import OAuthAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
+from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
 if t.TYPE_CHECKING:
     from collections.abc import Generator
@@ -45,6 +46,32 @@ REQUEST_TIMEOUT_SECONDS = 120
 
 def is_retriable_status(status_code: int) -> bool:
     return status_code == HTTPStatus.TOO_MANY_REQUESTS or status_code >= 500
+
+
+def request_not_acted_on(error: BaseException) -> bool:
+    """Whether a failed request certainly changed nothing on the server.
+
+    True for an answer that refuses the request (429, a 401 before a token refresh, any
+    other 4xx) and for a connection that was never made (refused, unresolvable, timed out
+    while connecting). A 5xx, a read timeout or a connection dropped after sending leave it
+    open whether the server acted.
+    """
+    response = getattr(error, "response", None)
+    if response is not None:
+        return response.status_code < HTTPStatus.INTERNAL_SERVER_ERROR
+    if isinstance(error, requests.exceptions.ConnectTimeout):
+        return True
+    if isinstance(error, requests.exceptions.ConnectionError) and error.args:
+        cause = error.args[0]
+        # requests raises a refused connection as ConnectionError(MaxRetryError(reason=
+        # NewConnectionError)); NewConnectionError is a ConnectTimeoutError.
+        return isinstance(cause, MaxRetryError) and isinstance(cause.reason, ConnectTimeoutError)
+    return False
+
+
+def create_outcome_unknown(error: BaseException) -> bool:
+    """Whether a create request that failed this way may still have made its job."""
+    return isinstance(error, TRANSIENT_ERRORS) and not request_not_acted_on(error)
 
 
 def retry_after_seconds(response: requests.Response | None) -> float | None:
@@ -148,7 +175,7 @@ class RetryPolicyMixin:
                 invalidate = getattr(self.authenticator, "invalidate", None)
                 if invalidate:
                     invalidate()
-                raise RetriableAPIError(api_error_message(response))
+                raise RetriableAPIError(api_error_message(response), response)
             raise FatalAPIError(
                 f"{api_error_message(response)} (the token was refreshed once and was still "
                 "refused: check the credentials and their permissions)"
@@ -161,6 +188,31 @@ class RetryPolicyMixin:
 
     def response_error_message(self, response: requests.Response) -> str:
         return api_error_message(response)
+
+    def send_create(self, prepared: requests.PreparedRequest) -> requests.Response:
+        """Send a request that makes a job, retrying only failures the server surely did not
+        act on: a blind retry after a 5xx or a dropped connection could make a second job.
+        Any other failure is raised for the caller to look for the job it may have made.
+        """
+
+        @backoff.on_exception(
+            self.backoff_wait_generator,
+            TRANSIENT_ERRORS,
+            max_tries=MAX_TRIES,
+            giveup=lambda error: not request_not_acted_on(error),
+            jitter=None,
+            logger=logger,
+        )
+        def send() -> requests.Response:
+            session: requests.Session = self.requests_session  # type: ignore[attr-defined]
+            response = session.send(
+                self.authenticator(prepared),  # type: ignore[attr-defined]
+                timeout=self.timeout,
+            )
+            self.validate_response(response)
+            return response
+
+        return send()
 
 
 class ClientCredentialsAuthenticator(OAuthAuthenticator):

@@ -1,4 +1,8 @@
-"""Exports the tap creates itself, window by window, recorded in state before polling."""
+"""Exports the tap creates itself, window by window, recorded in state before polling.
+
+A window's job is created once (see `creating.py`); a window whose create request may or
+may not have made a job is kept in `exports[key]["uncertain"]` until a later run decides.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import typing as t
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from tap_exportjobs.jobs.creating import CreatesOnce
 from tap_exportjobs.jobs.record import EMPTY, SUCCEEDED
 from tap_exportjobs.jobs.timestamps import iso, parse_timestamp, utc_now
 
@@ -42,8 +47,22 @@ def fingerprint(*parts: t.Any) -> str:
     return hashlib.sha256(repr(parts).encode()).hexdigest()[:16]
 
 
-class CreatesExports:
+class CreatesExports(CreatesOnce):
     """Mixed into a JobStream whose provider creates export jobs (`export_specs`)."""
+
+    # -- provider hooks -----------------------------------------------------------------
+
+    def find_created_jobs(
+        self,
+        spec: ExportSpec,
+        window: ExportWindow,
+        context: Context | None,
+        since: datetime,
+        until: datetime,
+    ) -> list[dict] | None:
+        """Jobs (as the API shows them) that a create request for `window` could have made
+        between `since` and `until`; None when the API cannot be searched for them."""
+        return None
 
     def _next_window(self, spec: ExportSpec, export_state: dict) -> ExportWindow | None:
         start = parse_timestamp(export_state.get("next_start")) or spec.first_start
@@ -77,8 +96,9 @@ class CreatesExports:
                 window = self._next_window(spec, export_state)
                 if window is None:
                     return
-                raw = self.create_export_job(spec, window, context)
-                created = self.to_record(raw, context)
+                created = self._create_for_window(spec, window, export_state, ledger, context)
+                if created is None:
+                    return  # uncertain: a later run decides
                 job = {
                     "id": created["id"],
                     "start": iso(window.start),
@@ -86,14 +106,6 @@ class CreatesExports:
                     "fingerprint": spec.fingerprint,
                 }
                 export_state["job"] = job
-                self.logger.info(
-                    "%s: created %s job %s for %s .. %s",
-                    self.name,
-                    spec.key,
-                    job["id"],
-                    job["start"],
-                    job["end"],
-                )
                 # Recorded before polling, so a run that stops now resumes this job
                 # instead of creating a duplicate.
                 self.checkpoint()
@@ -133,3 +145,50 @@ class CreatesExports:
             export_state.pop("job")
             self.checkpoint()
             return
+
+    def _create_for_window(
+        self,
+        spec: ExportSpec,
+        window: ExportWindow,
+        export_state: dict,
+        ledger: Ledger,
+        context: Context | None,
+    ) -> dict | None:
+        """The window's new job as a record, or None when whether one was made is uncertain
+        (recorded in `export_state["uncertain"]` and checkpointed)."""
+        what = f"{self.name}: {spec.key} window {iso(window.start)} .. {iso(window.end)}"
+        uncertain = export_state.get("uncertain")
+        if uncertain and (uncertain.get("start"), uncertain.get("fingerprint")) != (
+            iso(window.start),
+            spec.fingerprint,
+        ):
+            self.logger.warning(
+                "%s: the export settings or window changed since a create request for %s .. "
+                "%s may have made a job; that job is not adopted",
+                what,
+                uncertain.get("start"),
+                uncertain.get("end"),
+            )
+            uncertain = None
+        result = self.create_once(
+            what,
+            lambda: self.create_export_job(spec, window, context),
+            lambda since, until: self.find_created_jobs(spec, window, context, since, until),
+            {job_id: entry.get("created_at") for job_id, entry in ledger.jobs.items()},
+            uncertain,
+        )
+        export_state.pop("uncertain", None)
+        if result.uncertain is not None:
+            export_state["uncertain"] = {
+                **result.uncertain,
+                "start": iso(window.start),
+                "end": iso(window.end),
+                "fingerprint": spec.fingerprint,
+            }
+            self.checkpoint()
+            return None
+        record = self.to_record(result.found or result.answer, context)
+        self.logger.info(
+            "%s: %s job %s", what, "adopted" if result.found else "created", record["id"]
+        )
+        return record

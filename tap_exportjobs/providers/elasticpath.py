@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import typing as t
-from datetime import timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
@@ -27,6 +27,7 @@ from tap_exportjobs.jobs import (
     ExportWindow,
     JobStream,
     fingerprint,
+    parse_timestamp,
 )
 from tap_exportjobs.reports import ReportRowsStream
 
@@ -274,7 +275,24 @@ class ElasticPathExportJobsStream(JobStream):
         if extra:
             clauses.append(extra.strip().strip(":"))
         body = {"data": {"type": "job", "job_type": "order_export", "filter": ":".join(clauses)}}
-        return _single(self.request_json("POST", "/v2/jobs", context, json=body))
+        return _single(self.request_create("/v2/jobs", json=body))
+
+    def find_created_jobs(
+        self,
+        spec: ExportSpec,
+        window: ExportWindow,
+        context: Context | None,
+        since: datetime,
+        until: datetime,
+    ) -> list[dict]:
+        """`order_export` jobs created in the span: a job does not echo its filter, so any
+        such job could be the window's."""
+        found = []
+        for raw in self.request_records(context):
+            created = parse_timestamp((raw.get("timestamps") or {}).get("created_at"))
+            if raw.get("job_type") == "order_export" and created and since <= created <= until:
+                found.append(raw)
+        return found
 
 
 def _single(body: t.Any) -> dict:

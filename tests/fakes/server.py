@@ -7,7 +7,12 @@ Every request lands in `host.log` (a `Request`: host, method, path, query, lower
 headers, body, and the status the fake answered, None when it dropped the connection).
 Fault knobs work on any host and are consumed by the next matching requests, before
 routing or authentication: `fail_next(count, status, headers=, body=, path=, method=)` and
-`drop_next(count, path=, method=)` (close the connection without an answer). A handler
+`drop_next(count, path=, method=)` (close the connection without an answer). Their
+`fail_after_next` / `drop_after_next` variants let the host handle the request first (a
+create makes its job) and then answer the failure instead of its response: the server
+acted, the client cannot know it. They wait for a request the host carries out (an
+answer below 400). `on_handled(request)`, when set, is called after each request
+the host carried out (e.g. to have someone else make a job at that very moment). A handler
 that raises answers 500 and is kept in `host.handler_errors`, so a bug in a fake never
 looks like a network fault.
 """
@@ -72,10 +77,12 @@ class _Fault:
     path: re.Pattern | None
     method: str | None
     response: Response | None  # None: drop the connection
+    after_handling: bool = False  # the request is handled first, its answer replaced
 
-    def matches(self, request: Request) -> bool:
+    def matches(self, request: Request, *, after_handling: bool) -> bool:
         return (
             self.count > 0
+            and self.after_handling == after_handling
             and (self.path is None or bool(self.path.search(request.path)))
             and (self.method is None or self.method.upper() == request.method)
         )
@@ -93,6 +100,7 @@ class FakeHost:
         self._faults: list[_Fault] = []
         self._server: _Server | None = None
         self.handler_errors: list[BaseException] = []
+        self.on_handled: Callable[[Request], None] | None = None
 
     # -- lifecycle ------------------------------------------------------------------
 
@@ -163,19 +171,44 @@ class FakeHost:
         429 (a knob: Elastic Path documents no Retry-After) and `body` to the host's own
         error body for `status` (`error_response`).
         """
-        if headers is None and status == 429:
-            headers = {"Retry-After": "1"}
-        response = self.error_response(status)
-        if body is not None:
-            response.body = body
-        response.headers.update(headers or {})
-        self._add_fault(_Fault(count, _compile(path), method, response))
+        self._add_fault(_Fault(count, _compile(path), method, self._failure(status, headers, body)))
 
     def drop_next(
         self, count: int = 1, *, path: str | None = None, method: str | None = None
     ) -> None:
         """Close the connection without answering the next `count` matching requests."""
         self._add_fault(_Fault(count, _compile(path), method, None))
+
+    def fail_after_next(
+        self,
+        count: int = 1,
+        status: int = 500,
+        *,
+        headers: dict | None = None,
+        body: bytes | None = None,
+        path: str | None = None,
+        method: str | None = None,
+    ) -> None:
+        """Handle the next `count` matching requests, then answer `status` instead of their
+        response (as `fail_next`)."""
+        failure = self._failure(status, headers, body)
+        self._add_fault(_Fault(count, _compile(path), method, failure, after_handling=True))
+
+    def drop_after_next(
+        self, count: int = 1, *, path: str | None = None, method: str | None = None
+    ) -> None:
+        """Handle the next `count` matching requests, then close the connection without
+        sending their response."""
+        self._add_fault(_Fault(count, _compile(path), method, None, after_handling=True))
+
+    def _failure(self, status: int, headers: dict | None, body: bytes | None) -> Response:
+        if headers is None and status == 429:
+            headers = {"Retry-After": "1"}
+        response = self.error_response(status)
+        if body is not None:
+            response.body = body
+        response.headers.update(headers or {})
+        return response
 
     def clear_faults(self) -> None:
         with self.lock:
@@ -192,10 +225,10 @@ class FakeHost:
         with self.lock:
             self._faults.append(fault)
 
-    def _take_fault(self, request: Request) -> _Fault | None:
+    def _take_fault(self, request: Request, *, after_handling: bool = False) -> _Fault | None:
         with self.lock:
             for fault in self._faults:
-                if fault.matches(request):
+                if fault.matches(request, after_handling=after_handling):
                     fault.count -= 1
                     if fault.count == 0:
                         self._faults.remove(fault)
@@ -206,7 +239,17 @@ class FakeHost:
         with self.lock:
             self.log.append(request)
         fault = self._take_fault(request)
-        response = fault.response if fault is not None else self._route(request)
+        if fault is not None:
+            response = fault.response
+        else:
+            response = self._route(request)
+            # Only a request the host carried out: a refused one changed nothing.
+            carried_out = response.status < 400
+            after = self._take_fault(request, after_handling=True) if carried_out else None
+            if carried_out and self.on_handled is not None:
+                self.on_handled(request)
+            if after is not None:
+                response = after.response
         request.status = response.status if response is not None else None
         return response
 
