@@ -291,3 +291,20 @@ def test_a_download_that_keeps_failing_is_triggered_at_most_once_a_run_saying_wh
             state = run_tap(_m3_download_config(m3), state=state).state
         assert _triggers(m3) == run
     assert "ended failed; triggering a new one" in _warnings(caplog)
+
+
+def test_a_pending_download_that_vanished_from_the_api_is_triggered_again_next_run(m3):
+    table_id, _ = m3.add_table("rates", FIELDS, rows=4)
+    original = m3.add_lookup_job
+    m3.add_lookup_job = lambda *a, **k: original(*a, **{**k, "finish_after_polls": 10_000})
+    first = run_tap({**_m3_download_config(m3), "max_wait_seconds": 0.1})
+    [lost] = list(m3.lookup_jobs)
+    assert first.state["bookmarks"][LOOKUP_JOBS]["downloads"][table_id]["job_id"] == lost
+
+    del m3.lookup_jobs[lost]
+    m3.add_lookup_job = original
+    second = run_tap(_m3_download_config(m3), state=first.state)
+    [retried] = list(m3.lookup_jobs)
+    assert _triggers(m3) == 2
+    assert {r["job_id"] for r in second.records(LOOKUP_ROWS)} == {retried}
+    assert len(second.records(LOOKUP_ROWS)) == 4

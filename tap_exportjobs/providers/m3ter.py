@@ -36,6 +36,7 @@ from tap_exportjobs.jobs import (
     utc_now,
 )
 from tap_exportjobs.jobs.files import FileGoneError
+from tap_exportjobs.jobs.ledger import FILE_DONE, FILE_OWED
 from tap_exportjobs.jobs.record import free_form_object
 from tap_exportjobs.reports import ReportRowsStream
 
@@ -502,17 +503,17 @@ class LookupTableDataJobsStream(M3terAPI, JobStream):
 
     def _download_lost(self, job_id: str, context: Context) -> str | None:
         """Why a triggered DOWNLOAD job will never deliver its rows, or None while it may."""
-        entry = self.ledger(None).get(job_id)
-        if entry is None:
-            # Not emitted yet (the run that triggered it stopped first) or settled and
-            # dropped behind the bookmark: the API says which.
+        entry = self.ledger(None).get(job_id) or {}
+        if entry.get("status") not in TERMINAL:
+            # Still running, not emitted yet (the run that triggered it stopped first), or
+            # settled and dropped behind the bookmark: the API says which.
             raw = self.fetch_job(job_id, context)
             if raw is None:
                 return "is gone from the API"
-            entry = {"status": self.to_record(raw, context)["status"]}
-        status = entry.get("status")
+            entry = {**entry, "status": self.to_record(raw, context)["status"]}
+        status = entry["status"]
         if status == SUCCEEDED:
-            if entry.get("file") in (None, "pending", "done"):
+            if entry.get("file") in (None, FILE_OWED, FILE_DONE):
                 return None
             return f"succeeded but its file could not be read ({entry.get('file_error')})"
         if status in TERMINAL:
@@ -526,7 +527,7 @@ class LookupTableDataJobsStream(M3terAPI, JobStream):
             return
         entry = self.ledger(None).get(taken["job_id"]) or {}
         # A succeeded job whose file nobody selected has nothing more to deliver.
-        if entry.get("file") == "done" or (
+        if entry.get("file") == FILE_DONE or (
             entry.get("status") == SUCCEEDED and "file" not in entry
         ):
             taken["done"] = True
