@@ -162,6 +162,19 @@ def test_an_unreadable_file_fails_the_run_at_its_end_naming_it_after_every_other
     assert second.row_keys(EP_ROWS) == [(bad, 2)]
 
 
+def test_a_file_link_the_api_refuses_is_a_failure_of_that_file_not_of_the_run(ep):
+    refused = ep.add_job(created_at=days_ago(2), csv_bytes=b"a,b\n1,2\n")
+    fine = ep.add_job(created_at=days_ago(1), csv_bytes=b"a,b\n3,4\n")
+    ep.fail_next(1, 422, path=rf"^/v2/jobs/{refused}/file$")
+    first = run_tap(ep_config(ep), fails=True)
+    assert f"elasticpath_export_jobs job {refused}" in str(first.error)
+    assert "HTTP 422" in str(first.error)
+    assert first.row_keys(EP_ROWS) == [(fine, 1)]
+
+    second = run_tap(ep_config(ep), state=first.state)
+    assert second.row_keys(EP_ROWS) == [(refused, 1)]
+
+
 def test_after_max_file_attempts_runs_the_job_says_why_and_the_run_succeeds(ep):
     good = ep.add_job(created_at=days_ago(2), csv_bytes=b"a,b\n1,2\n")
     bad = ep.add_job(created_at=days_ago(1), csv_bytes=b'a,b\n"unterminated\n')

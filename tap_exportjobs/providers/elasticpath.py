@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from singer_sdk import typing as th
+from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import OffsetPaginator
 
 from tap_exportjobs.download import DownloadError, DownloadLink, expiry_from_url
@@ -219,14 +220,19 @@ class ElasticPathExportJobsStream(JobStream):
         return _single(body) if body is not None else None
 
     def download_link(self, job_id: str, context: Context | None) -> DownloadLink:
-        href = self._file_href(f"/v2/jobs/{job_id}/file", context)
-        if href is None:
-            # Older docs put the link on the job itself; use it when /file has none.
-            job = self.fetch_job(job_id, context) or {}
-            href = (job.get("link") or {}).get("href") or None
-        # The old docs' link.href may itself be the /file endpoint: follow it once more.
-        if href and self._is_api_file_endpoint(href):
-            href = self._file_href(href, context)
+        try:
+            href = self._file_href(f"/v2/jobs/{job_id}/file", context)
+            if href is None:
+                # Older docs put the link on the job itself; use it when /file has none.
+                job = self.fetch_job(job_id, context) or {}
+                href = (job.get("link") or {}).get("href") or None
+            # The old docs' link.href may itself be the /file endpoint: follow it once more.
+            if href and self._is_api_file_endpoint(href):
+                href = self._file_href(href, context)
+        except FatalAPIError as error:
+            # The API refused this job's file (e.g. 422 "Job has no file to download"): a
+            # failure of this file, not of the run.
+            raise DownloadError(f"elasticpath job {job_id}: {error}") from None
         if not href:
             raise DownloadError(
                 f"elasticpath job {job_id} succeeded but the API gives no link to its file"
