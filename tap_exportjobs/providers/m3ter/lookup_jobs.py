@@ -1,0 +1,244 @@
+"""m3ter lookup-table revision data jobs (COPY, UPLOAD, DOWNLOAD, ARCHIVE) and their files.
+
+With `download_lookup_tables`, the tap triggers one DOWNLOAD job per table version and
+counts the version as taken only once that job's rows have all landed.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from datetime import datetime, timedelta
+
+from singer_sdk import typing as th
+
+from tap_exportjobs.download import DownloadError, DownloadLink, expiry_from_url
+from tap_exportjobs.jobs import (
+    FAILED,
+    PENDING,
+    RUNNING,
+    SUCCEEDED,
+    TERMINAL,
+    JobStream,
+    parse_timestamp,
+)
+from tap_exportjobs.jobs.ledger import FILE_DONE, FILE_OWED
+from tap_exportjobs.providers.m3ter.api import M3terAPI, format_of
+from tap_exportjobs.providers.m3ter.entities import LookupTableRevisionsStream
+from tap_exportjobs.providers.m3ter.settings import DOWNLOAD_CONTENT_TYPES
+from tap_exportjobs.reports import ReportRowsStream
+
+if t.TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from singer_sdk.helpers.types import Context
+
+
+class LookupTableDataJobsStream(M3terAPI, JobStream):
+    """COPY, UPLOAD, DOWNLOAD and ARCHIVE jobs of each revision."""
+
+    name = "m3ter_lookup_table_data_jobs"
+    path = "/lookuptables/{lookupTableId}/revisions/{revisionId}/data/jobs"
+    parent_stream_type = LookupTableRevisionsStream
+    status_map: t.ClassVar[dict[str, str]] = {
+        "pending": PENDING,
+        "running": RUNNING,
+        "succeeded": SUCCEEDED,
+        "failed": FAILED,
+    }
+    #: Statuses S3 answers for a presigned link that expired or was refused.
+    link_expired_statuses: t.ClassVar[tuple[int, ...]] = (400, 403, 410)
+    #: Undocumented; a data job still PENDING after a week is treated as never finishing.
+    job_lifetime = timedelta(days=7)
+    partition_properties = th.PropertiesList(
+        th.Property("lookupTableId", th.StringType),
+        th.Property("revisionId", th.StringType),
+    )
+    provider_properties = th.PropertiesList(
+        th.Property("version", th.IntegerType),
+        th.Property("fileName", th.StringType),
+        th.Property("lookupTableRevisionId", th.StringType),
+        th.Property("destinationLookupTableRevisionId", th.StringType),
+        th.Property("jobDate", th.StringType),
+        th.Property("type", th.StringType),
+        th.Property("failureReason", th.StringType),
+        th.Property("downloadUrl", th.StringType),
+        th.Property("downloadUrlExpiry", th.StringType),
+    )
+
+    def normalize_job(self, raw: dict, context: Context | None) -> dict:
+        return {
+            **raw,
+            "job_type": raw.get("type"),
+            "status_raw": raw.get("status"),
+            "created_at": raw.get("jobDate"),
+            "file_format": format_of(raw.get("fileName")),
+            "download_url": raw.get("downloadUrl"),
+            "download_url_expires_at": raw.get("downloadUrlExpiry"),
+            "downloadUrl": self.redact(raw.get("downloadUrl")),
+            "error": raw.get("failureReason"),
+        }
+
+    def has_file(self, record: dict) -> bool:
+        return record["status"] == SUCCEEDED and record.get("job_type") == "DOWNLOAD"
+
+    def _job_path(self, job_id: str, context: Context | None) -> str:
+        ctx = context or {}
+        return (
+            f"/lookuptables/{ctx['lookupTableId']}/revisions/{ctx['revisionId']}/data/jobs/{job_id}"
+        )
+
+    def fetch_job(self, job_id: str, context: Context | None) -> dict | None:
+        body = self.request_json("GET", self._job_path(job_id, context), context, missing_ok=True)
+        return body if isinstance(body, dict) else None
+
+    def download_link(self, job_id: str, context: Context | None) -> DownloadLink:
+        job = self.fetch_job(job_id, context) or {}
+        url = job.get("downloadUrl")
+        if not url:
+            raise DownloadError(f"m3ter lookup table data job {job_id} has no downloadUrl")
+        return DownloadLink(
+            url=url,
+            expires_at=parse_timestamp(job.get("downloadUrlExpiry")) or expiry_from_url(url),
+            file_format=format_of(job.get("fileName")) or self._requested_format(job_id, context),
+        )
+
+    def _requested_format(self, job_id: str, context: Context | None) -> str | None:
+        """The contentType the tap asked for, if it triggered this DOWNLOAD job."""
+        downloads = self.get_context_state(None).get("downloads", {})
+        if (downloads.get((context or {}).get("lookupTableId")) or {}).get("job_id") != job_id:
+            return None
+        return DOWNLOAD_CONTENT_TYPES[self.settings.get("download_format", "csv")]
+
+    # -- DOWNLOAD jobs the tap triggers (download_lookup_tables) ----------------------
+
+    def get_records(self, context: Context | None) -> Iterator[dict]:
+        triggers = bool(self.settings.get("download_lookup_tables") and context)
+        if triggers:
+            self._ensure_download_job(context)  # type: ignore[arg-type]
+        yield from super().get_records(context)
+        if triggers:
+            # Here every job of the revision is emitted, with its rows.
+            self._note_download_delivered(context)  # type: ignore[arg-type]
+
+    def _ensure_download_job(self, context: Context) -> None:
+        """One DOWNLOAD job per table revision version whose rows all land.
+
+        The version counts as downloaded only once its job's file is done. A job still
+        running (or whose rows are still owed) is resumed, never triggered again; one that
+        failed, expired or vanished makes this run trigger one new job for the table (so at
+        most one per table per run, each with its reason in the log). Recorded in state
+        before anything waits on it, so a run that stops resumes the job.
+        """
+        table = context["lookupTableId"]
+        revision = (
+            self.request_json(
+                "GET",
+                f"/lookuptables/{table}/revisions/{context['revisionId']}",
+                context,
+                missing_ok=True,
+            )
+            or {}
+        )
+        if revision.get("status") != "PUBLISHED":
+            return  # only the table's current revision is downloaded
+        downloads = self.get_context_state(None).setdefault("downloads", {})
+        version = f"{context['revisionId']}@{revision.get('version', '')}"
+        taken = downloads.get(table) or {}
+        if taken.get("version") != version:
+            taken = {}
+        if taken.get("done"):
+            return  # taken since it last changed
+        if taken.get("job_id"):
+            reason = self._download_lost(taken["job_id"], context)
+            if reason is None:
+                return  # running, or its rows are owed: the ledger resumes it
+            self.logger.warning(
+                "m3ter: DOWNLOAD job %s of lookup table %s %s; triggering a new one",
+                taken["job_id"],
+                table,
+                reason,
+            )
+        pending = [
+            job
+            for job in self.request_records(context)
+            if job.get("type") == "DOWNLOAD" and job.get("status") == "PENDING"
+        ]
+        if pending:
+            job_id = pending[0]["id"]
+        else:
+            result = self.create_once(
+                f"m3ter: DOWNLOAD of lookup table {table} revision {context['revisionId']}",
+                lambda: self._trigger_download(context)["jobId"],
+                lambda since, until: self._downloads_created(context, since, until),
+                {i: e.get("created_at") for i, e in self.ledger(None).jobs.items()},
+                taken.get("uncertain"),
+            )
+            if result.uncertain is not None:
+                downloads[table] = {"version": version, "uncertain": result.uncertain}
+                self.checkpoint()
+                return
+            job_id = result.found["id"] if result.found else result.answer
+            self.logger.info(
+                "m3ter: %s DOWNLOAD job %s for lookup table %s revision %s",
+                "adopted" if result.found else "triggered",
+                job_id,
+                table,
+                context["revisionId"],
+            )
+        downloads[table] = {"version": version, "job_id": job_id}
+        self.checkpoint()
+
+    def _trigger_download(self, context: Context) -> dict:
+        content_type = DOWNLOAD_CONTENT_TYPES[self.settings.get("download_format", "csv")]
+        return self.request_create(
+            f"/lookuptables/{context['lookupTableId']}/revisions/{context['revisionId']}"
+            "/data/jobs/download",
+            json={"contentType": content_type},
+        )
+
+    def _downloads_created(self, context: Context, since: datetime, until: datetime) -> list:
+        """The revision's DOWNLOAD jobs dated within the span (jobs carry no request echo)."""
+        return [
+            job
+            for job in self.request_records(context)
+            if job.get("type") == "DOWNLOAD"
+            and (created := parse_timestamp(job.get("jobDate")))
+            and since <= created <= until
+        ]
+
+    def _download_lost(self, job_id: str, context: Context) -> str | None:
+        """Why a triggered DOWNLOAD job will never deliver its rows, or None while it may."""
+        entry = self.ledger(None).get(job_id) or {}
+        if entry.get("status") not in TERMINAL:
+            # Still running, not emitted yet (the run that triggered it stopped first), or
+            # settled and dropped behind the bookmark: the API says which.
+            raw = self.fetch_job(job_id, context)
+            if raw is None:
+                return "is gone from the API"
+            entry = {**entry, "status": self.to_record(raw, context)["status"]}
+        status = entry["status"]
+        if status == SUCCEEDED:
+            if entry.get("file") in (None, FILE_OWED, FILE_DONE):
+                return None
+            return f"succeeded but its file could not be read ({entry.get('file_error')})"
+        if status in TERMINAL:
+            return f"ended {status}"
+        return None
+
+    def _note_download_delivered(self, context: Context) -> None:
+        """Mark the table's version downloaded once its job's rows have all been emitted."""
+        taken = self.get_context_state(None).get("downloads", {}).get(context["lookupTableId"])
+        if not taken or taken.get("done") or not taken.get("job_id"):
+            return
+        entry = self.ledger(None).get(taken["job_id"]) or {}
+        # A succeeded job whose file nobody selected has nothing more to deliver.
+        if entry.get("file") == FILE_DONE or (
+            entry.get("status") == SUCCEEDED and "file" not in entry
+        ):
+            taken["done"] = True
+            self.checkpoint()
+
+
+class LookupTableDataRowsStream(ReportRowsStream):
+    name = "m3ter_lookup_table_data_rows"
+    parent_stream_type = LookupTableDataJobsStream
