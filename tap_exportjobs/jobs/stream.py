@@ -21,24 +21,21 @@ from singer_sdk import RESTStream
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_exportjobs.download import Downloader, DownloadLink, expiry_from_url, redact_url
+from tap_exportjobs.download import Downloader, DownloadLink, redact_url
 from tap_exportjobs.http import RetryPolicyMixin
 from tap_exportjobs.jobs.exports import CreatesExports, ExportSpec, ExportWindow
 from tap_exportjobs.jobs.files import FollowsFiles
 from tap_exportjobs.jobs.ledger import FILE_SETTLED, Ledger
+from tap_exportjobs.jobs.normalize import NormalizesJobs
 from tap_exportjobs.jobs.polling import Polls
 from tap_exportjobs.jobs.record import (
     DEFAULT_LOOKBACK,
-    EXPIRED,
     JOB_CORE_PROPERTIES,
     PENDING,
     SUCCEEDED,
-    TERMINAL,
-    UNKNOWN,
 )
 from tap_exportjobs.jobs.timestamps import (
     CLOCK_SKEW_MARGIN,
-    iso,
     parse_timestamp,
     sort_key,
     utc_now,
@@ -72,7 +69,15 @@ class CheckpointMixin:
         self._write_state_message()  # type: ignore[attr-defined]
 
 
-class JobStream(Polls, FollowsFiles, CreatesExports, CheckpointMixin, RetryPolicyMixin, RESTStream):
+class JobStream(
+    NormalizesJobs,
+    Polls,
+    FollowsFiles,
+    CreatesExports,
+    CheckpointMixin,
+    RetryPolicyMixin,
+    RESTStream,
+):
     """Base for every stream of normalized job records.
 
     Subclasses set `provider`, `status_map`, `provider_properties` and implement
@@ -131,21 +136,6 @@ class JobStream(Polls, FollowsFiles, CreatesExports, CheckpointMixin, RetryPolic
     @abc.abstractmethod
     def download_link(self, job_id: str, context: Context | None) -> DownloadLink:
         """A fresh link to the file of a succeeded job (called again when it expires)."""
-
-    def job_status(self, status_raw: str | None, raw: dict) -> str:
-        """Normalized status; providers override for quirks (e.g. failed-but-empty)."""
-        key = (status_raw or "").strip().lower()
-        status = self.status_map.get(key)
-        if status is None:
-            if key not in self._warned_statuses:
-                self._warned_statuses.add(key)
-                self.logger.warning(
-                    "%s: unknown job status %r; recorded as 'unknown' and looked at again next run",
-                    self.name,
-                    status_raw,
-                )
-            return UNKNOWN
-        return status
 
     def has_file(self, record: dict) -> bool:
         """Whether a succeeded job has a file to read (some job types produce none)."""
@@ -318,77 +308,6 @@ class JobStream(Polls, FollowsFiles, CreatesExports, CheckpointMixin, RetryPolic
             yield from self._run_export(spec, ledger, context, run.deadline)
         if self.parent_stream_type is None:
             self.finish_run()
-
-    def to_record(self, raw: dict, context: Context | None) -> dict:
-        record = self.normalize_job(raw, context)
-        created = parse_timestamp(record.get("created_at"))
-        if created is None:
-            raise FatalAPIError(
-                f"{self.name}: job {record.get('id')} has no readable creation time "
-                f"({record.get('created_at')!r})"
-            )
-        status = self.job_status(record.get("status_raw"), raw)
-        if status not in TERMINAL and self.job_lifetime and utc_now() - created > self.job_lifetime:
-            self.logger.warning(
-                "%s: job %s is older than the API keeps jobs (%s) and never "
-                "finished; recorded as expired",
-                self.name,
-                record["id"],
-                self.job_lifetime,
-            )
-            status = EXPIRED
-        record.update(
-            provider=self.provider,
-            id=str(record["id"]),
-            status=status,
-            is_terminal=status in TERMINAL,
-            created_at=iso(created),
-            updated_at=iso(parse_timestamp(record.get("updated_at"))),
-            download_url_expires_at=iso(
-                parse_timestamp(record.get("download_url_expires_at"))
-                or (expiry_from_url(record["download_url"]) if record.get("download_url") else None)
-            ),
-            download_url=self.redact(record.get("download_url") or None),
-            error=record.get("error") or None,
-            observed_at=iso(utc_now()),
-        )
-        for key, value in (context or {}).items():
-            record.setdefault(key, value)
-        return record
-
-    def _refetch(self, job_id: str, ledger: Ledger, context: Context | None) -> dict:
-        """A job from the ledger that the listing no longer shows."""
-        raw = self.fetch_job(job_id, context)
-        if raw is not None:
-            return self.to_record(raw, context)
-        entry = ledger.get(job_id) or {}
-        if entry.get("file") == "pending":
-            self.logger.warning(
-                "%s: job %s is gone from the API before its file could be read; its rows "
-                "cannot be delivered",
-                self.name,
-                job_id,
-            )
-        else:
-            self.logger.warning(
-                "%s: job %s is gone from the API before it finished; recorded as expired",
-                self.name,
-                job_id,
-            )
-        record = {
-            "provider": self.provider,
-            "id": job_id,
-            "job_type": entry.get("job_type"),
-            "status": EXPIRED,
-            "status_raw": entry.get("status_raw"),
-            "is_terminal": True,
-            "created_at": entry.get("created_at"),
-            "observed_at": iso(utc_now()),
-            "error": "The job is no longer available from the API",
-        }
-        for key, value in (context or {}).items():
-            record.setdefault(key, value)
-        return record
 
     def _emit(self, record: dict, ledger: Ledger) -> Iterator[dict]:
         """Yield the record if it is news: a new job, a changed status, or a file still owed.
