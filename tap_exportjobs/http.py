@@ -69,11 +69,6 @@ def request_not_acted_on(error: BaseException) -> bool:
     return False
 
 
-def create_outcome_unknown(error: BaseException) -> bool:
-    """Whether a create request that failed this way may still have made its job."""
-    return isinstance(error, TRANSIENT_ERRORS) and not request_not_acted_on(error)
-
-
 def retry_after_seconds(response: requests.Response | None) -> float | None:
     """Seconds the server asked us to wait (delta-seconds or HTTP-date), if it did."""
     if response is None:
