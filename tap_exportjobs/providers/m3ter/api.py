@@ -10,10 +10,17 @@ from singer_sdk import typing as th
 from singer_sdk.pagination import JSONPathPaginator
 
 from tap_exportjobs.http import ClientCredentialsAuthenticator
+from tap_exportjobs.jobs import FAILED, PENDING, RUNNING, SUCCEEDED
 from tap_exportjobs.providers.m3ter.settings import DEFAULT_API_URL, NAME, PAGE_SIZE
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
+
+
+#: Data jobs and export jobs alike (a lookup data job is never RUNNING, an export may be).
+JOB_STATUSES = {"pending": PENDING, "running": RUNNING, "succeeded": SUCCEEDED, "failed": FAILED}
+#: Statuses S3 answers for a presigned link that expired or was refused.
+LINK_REFUSED_STATUSES = (400, 403, 410)
 
 
 class M3terAuthenticator(ClientCredentialsAuthenticator):

@@ -13,9 +13,6 @@ from singer_sdk.exceptions import FatalAPIError
 
 from tap_exportjobs.download import DownloadError, DownloadLink
 from tap_exportjobs.jobs import (
-    FAILED,
-    PENDING,
-    RUNNING,
     SUCCEEDED,
     ExportSpec,
     ExportWindow,
@@ -25,7 +22,12 @@ from tap_exportjobs.jobs import (
     utc_now,
 )
 from tap_exportjobs.jobs.files import FileGoneError
-from tap_exportjobs.providers.m3ter.api import M3terAPI, m3ter_time
+from tap_exportjobs.providers.m3ter.api import (
+    JOB_STATUSES,
+    LINK_REFUSED_STATUSES,
+    M3terAPI,
+    m3ter_time,
+)
 from tap_exportjobs.providers.m3ter.settings import (
     EXPORT_DOWNLOAD_WINDOW,
     EXPORT_FILE_FORMATS,
@@ -44,13 +46,8 @@ class DataExportJobsStream(M3terAPI, JobStream):
 
     name = "m3ter_data_export_jobs"
     path = "/dataexports/jobs"
-    status_map: t.ClassVar[dict[str, str]] = {
-        "pending": PENDING,
-        "running": RUNNING,
-        "succeeded": SUCCEEDED,
-        "failed": FAILED,
-    }
-    link_expired_statuses: t.ClassVar[tuple[int, ...]] = (400, 403, 410)
+    status_map = JOB_STATUSES
+    link_expired_statuses = LINK_REFUSED_STATUSES
     #: An export still unfinished after the day its file would be kept is not coming back.
     job_lifetime = EXPORT_DOWNLOAD_WINDOW
     provider_properties = th.PropertiesList(

@@ -13,16 +13,18 @@ from singer_sdk import typing as th
 
 from tap_exportjobs.download import DownloadError, DownloadLink, expiry_from_url
 from tap_exportjobs.jobs import (
-    FAILED,
-    PENDING,
-    RUNNING,
     SUCCEEDED,
     TERMINAL,
     JobStream,
     parse_timestamp,
 )
 from tap_exportjobs.jobs.ledger import FILE_DONE, FILE_OWED
-from tap_exportjobs.providers.m3ter.api import M3terAPI, format_of
+from tap_exportjobs.providers.m3ter.api import (
+    JOB_STATUSES,
+    LINK_REFUSED_STATUSES,
+    M3terAPI,
+    format_of,
+)
 from tap_exportjobs.providers.m3ter.entities import LookupTableRevisionsStream
 from tap_exportjobs.providers.m3ter.settings import DOWNLOAD_CONTENT_TYPES
 from tap_exportjobs.reports import ReportRowsStream
@@ -39,14 +41,8 @@ class LookupTableDataJobsStream(M3terAPI, JobStream):
     name = "m3ter_lookup_table_data_jobs"
     path = "/lookuptables/{lookupTableId}/revisions/{revisionId}/data/jobs"
     parent_stream_type = LookupTableRevisionsStream
-    status_map: t.ClassVar[dict[str, str]] = {
-        "pending": PENDING,
-        "running": RUNNING,
-        "succeeded": SUCCEEDED,
-        "failed": FAILED,
-    }
-    #: Statuses S3 answers for a presigned link that expired or was refused.
-    link_expired_statuses: t.ClassVar[tuple[int, ...]] = (400, 403, 410)
+    status_map = JOB_STATUSES
+    link_expired_statuses = LINK_REFUSED_STATUSES
     #: Undocumented; a data job still PENDING after a week is treated as never finishing.
     job_lifetime = timedelta(days=7)
     partition_properties = th.PropertiesList(
