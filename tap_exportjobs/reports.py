@@ -20,6 +20,7 @@ from tap_exportjobs.download import DownloadError
 from tap_exportjobs.formats import MalformedFileError, open_rows
 from tap_exportjobs.jobs import CheckpointMixin, JobStream
 from tap_exportjobs.jobs.files import FileGoneError, NoFileError
+from tap_exportjobs.jobs.progress import ROWS_LOGGED_EVERY
 from tap_exportjobs.jobs.record import free_form_object
 
 if t.TYPE_CHECKING:
@@ -108,9 +109,9 @@ class ReportRowsStream(CheckpointMixin, Stream):
                     already,
                 )
             ledger.file_done(job_id, max(progress.read, already))
-            self.logger.info(
-                "%s: emitted %d rows", label, progress.read - min(already, progress.read)
-            )
+            emitted = progress.read - min(already, progress.read)
+            jobs.file_read(emitted)
+            self.logger.info("%s: emitted %d rows; the file is done", label, emitted)
         self.checkpoint()
 
     def _file_rows(
@@ -144,6 +145,8 @@ class ReportRowsStream(CheckpointMixin, Stream):
                     # Reached only after the SDK wrote the row: progress never claims a row
                     # that was not emitted.
                     progress.emitted = row_number
+                    if row_number % ROWS_LOGGED_EVERY == 0:
+                        self.logger.info("%s: %d rows emitted so far", label, row_number)
                     if row_number % CHECKPOINT_EVERY_ROWS == 0:
                         jobs.ledger(parent_context).rows_checkpoint(job_id, row_number)
                         self.checkpoint()

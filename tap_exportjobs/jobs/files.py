@@ -68,6 +68,11 @@ class FollowsFiles:
             return {**record, "error": record.get("error") or reason}
         return record
 
+    def file_read(self, rows: int) -> None:
+        """Called by the rows stream when a file's rows are all emitted (for the summary)."""
+        if self._run is not None:  # type: ignore[attr-defined]
+            self._run.tally.file_read(rows)  # type: ignore[attr-defined]
+
     def file_failed(self, job_id: str, context: Context | None, error: str) -> None:
         """Called by the rows stream when this run could not read the job's file."""
         ledger = self.ledger(context)  # type: ignore[attr-defined]

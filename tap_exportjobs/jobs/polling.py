@@ -9,6 +9,8 @@ from __future__ import annotations
 import time
 import typing as t
 
+from tap_exportjobs.jobs.progress import describe_jobs
+
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -40,11 +42,20 @@ class Polls:
         waiting = {r["id"]: r for r in records}
         interval = float(self.config.get("poll_interval_seconds", 5))
         ceiling = float(self.config.get("poll_interval_max_seconds", 60))
+        began = time.monotonic()
         while waiting:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 break
-            time.sleep(min(interval, remaining))
+            pause = min(interval, remaining)
+            self.logger.info(
+                "%s: waiting for %s; %.0fs waited so far, next look in %.0fs",
+                self.name,
+                describe_jobs(waiting.values()),
+                time.monotonic() - began,
+                pause,
+            )
+            time.sleep(pause)
             interval = min(interval * 1.5, ceiling)
             for job_id in list(waiting):
                 raw = self.fetch_job(job_id, context)
@@ -54,6 +65,13 @@ class Polls:
                     yield self._refetch(job_id, ledger, context)
                 elif record["is_terminal"]:
                     del waiting[job_id]
+                    self.logger.info(
+                        "%s: job %s is %s after %.0fs",
+                        self.name,
+                        job_id,
+                        record["status"],
+                        time.monotonic() - began,
+                    )
                     yield record
                 else:
                     waiting[job_id] = record

@@ -13,7 +13,7 @@ import abc
 import logging
 import time
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 
@@ -28,6 +28,7 @@ from tap_exportjobs.jobs.files import FollowsFiles
 from tap_exportjobs.jobs.ledger import FILE_SETTLED, Ledger
 from tap_exportjobs.jobs.normalize import NormalizesJobs
 from tap_exportjobs.jobs.polling import Polls
+from tap_exportjobs.jobs.progress import RunTally
 from tap_exportjobs.jobs.record import (
     DEFAULT_LOOKBACK,
     JOB_CORE_PROPERTIES,
@@ -59,6 +60,7 @@ class _Run:
     listing_began: datetime
     follows_files: bool
     newest_listed: str | None = None
+    tally: RunTally = field(default_factory=RunTally)
 
 
 class CheckpointMixin:
@@ -258,6 +260,7 @@ class JobStream(
             self._run.listing_began - CLOCK_SKEW_MARGIN,
         )
         state["files_followed"] = self._run.follows_files
+        self.logger.info("%s: %s", self.name, self._run.tally.summary(ledger))
         self._run = None
 
     def _drop_abandoned(self, ledger: Ledger) -> None:
@@ -342,6 +345,8 @@ class JobStream(
         yield record
         self._needs_file.discard(record["id"])
         self._in_hand.pop(record["id"], None)
+        if self._run is not None:
+            self._run.tally.emitted[record["status"]] += 1
         ledger.record_emitted(record, wants_file=wants_file, partition=self.partition_of(record))
 
     def generate_child_contexts(self, record: dict, context: Context | None) -> Iterable[dict]:

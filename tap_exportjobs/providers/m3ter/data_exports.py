@@ -70,6 +70,13 @@ class DataExportJobsStream(M3terAPI, JobStream):
             "status_raw": raw.get("status"),
             "created_at": raw.get("dateCreated"),
             "updated_at": raw.get("startedAt"),
+            # Export jobs carry no failure field (api-notes §4.4): say so rather than nothing.
+            "error": (
+                "m3ter reports this export FAILED and gives no reason (its export jobs carry "
+                "no failure field); see the export's schedule or m3ter's Console"
+                if str(raw.get("status") or "").upper() == "FAILED"
+                else None
+            ),
         }
 
     def fetch_job(self, job_id: str, context: Context | None) -> dict | None:
