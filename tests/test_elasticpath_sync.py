@@ -129,8 +129,7 @@ def test_nanosecond_timestamps_and_never_updated_jobs(ep):
     record = next(r for r in records if r["id"] == queued)
     assert record["status"] == "pending"
     assert record["created_at"].endswith("+00:00") and "." in record["created_at"]
-    assert record["updated_at"] is None
-    assert record["timestamps"]["updated_at"] == "0001-01-01T00:00:00Z"
+    assert record["updated_at"] is None  # the API says 0001-01-01T00:00:00Z
 
 
 def test_an_unknown_status_is_unknown_not_terminal_and_looked_at_again(ep):
@@ -185,5 +184,4 @@ def test_download_urls_are_redacted_in_records_by_default(ep):
     ep.add_job(created_at=days_ago(2))
     record = run_tap(ep_config(ep)).records(JOBS)[0]
     assert "Signature=REDACTED" in record["download_url"]
-    assert "Signature=REDACTED" in record["link"]["href"]
     assert record["download_url_expires_at"] is not None

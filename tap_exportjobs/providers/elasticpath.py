@@ -155,16 +155,9 @@ class ElasticPathExportJobsStream(JobStream):
         "failed": FAILED,
     }
     provider_properties = th.PropertiesList(
+        # `link` and `timestamps` arrive as download_url, created_at and updated_at.
         th.Property("type", th.StringType),
-        th.Property("link", th.ObjectType(th.Property("href", th.StringType))),
         th.Property("links", th.ObjectType(th.Property("self", th.StringType))),
-        th.Property(
-            "timestamps",
-            th.ObjectType(
-                th.Property("created_at", th.StringType),
-                th.Property("updated_at", th.StringType),
-            ),
-        ),
     )
 
     @property
@@ -203,9 +196,7 @@ class ElasticPathExportJobsStream(JobStream):
             "download_url": file_href,
             "error": raw.get("error"),
             "type": raw.get("type"),
-            "link": {"href": self.redact(href)} if "link" in raw else None,
             "links": raw.get("links"),
-            "timestamps": timestamps or None,
         }
 
     def job_status(self, status_raw: str | None, raw: dict) -> str:

@@ -50,12 +50,16 @@ class DataExportJobsStream(M3terAPI, JobStream):
     link_expired_statuses = LINK_REFUSED_STATUSES
     #: An export still unfinished after the day its file would be kept is not coming back.
     job_lifetime = EXPORT_DOWNLOAD_WINDOW
+    #: The API's fields that arrive under a normalized name (one column each, no twins).
+    normalized_fields: t.ClassVar[dict[str, str]] = {
+        "sourceType": "job_type",
+        "status": "status_raw",
+        "dateCreated": "created_at",
+        "startedAt": "updated_at",
+    }
     provider_properties = th.PropertiesList(
         th.Property("version", th.IntegerType),
         th.Property("scheduleId", th.StringType),
-        th.Property("sourceType", th.StringType),
-        th.Property("dateCreated", th.DateTimeType),
-        th.Property("startedAt", th.DateTimeType),
     )
 
     def get_url_params(self, context: Context | None, next_page_token: str | None) -> dict:
@@ -65,11 +69,8 @@ class DataExportJobsStream(M3terAPI, JobStream):
 
     def normalize_job(self, raw: dict, context: Context | None) -> dict:
         return {
-            **raw,
-            "job_type": raw.get("sourceType"),
-            "status_raw": raw.get("status"),
-            "created_at": raw.get("dateCreated"),
-            "updated_at": raw.get("startedAt"),
+            **{k: v for k, v in raw.items() if k not in self.normalized_fields},
+            **{core: raw.get(field) for field, core in self.normalized_fields.items()},
             # Export jobs carry no failure field (api-notes §4.4): say so rather than nothing.
             "error": (
                 "m3ter reports this export FAILED and gives no reason (its export jobs carry "
@@ -223,7 +224,7 @@ class DataExportJobsStream(M3terAPI, JobStream):
         seen = (self.ledger(None).get(job_id) or {}).get("finished_at")
         if seen:
             return f"this tap first saw it finished at {seen}"
-        started = (self._in_hand.get(job_id) or {}).get("startedAt")
+        started = (self._in_hand.get(job_id) or {}).get("updated_at")
         return f"it started at {started}" if started else "its completion time is not known"
 
 

@@ -49,29 +49,27 @@ class LookupTableDataJobsStream(M3terAPI, JobStream):
         th.Property("lookupTableId", th.StringType),
         th.Property("revisionId", th.StringType),
     )
+    #: The API's fields that arrive under a normalized name (one column each, no twins).
+    normalized_fields: t.ClassVar[dict[str, str]] = {
+        "type": "job_type",
+        "status": "status_raw",
+        "jobDate": "created_at",
+        "downloadUrl": "download_url",
+        "downloadUrlExpiry": "download_url_expires_at",
+        "failureReason": "error",
+    }
     provider_properties = th.PropertiesList(
         th.Property("version", th.IntegerType),
         th.Property("fileName", th.StringType),
         th.Property("lookupTableRevisionId", th.StringType),
         th.Property("destinationLookupTableRevisionId", th.StringType),
-        th.Property("jobDate", th.StringType),
-        th.Property("type", th.StringType),
-        th.Property("failureReason", th.StringType),
-        th.Property("downloadUrl", th.StringType),
-        th.Property("downloadUrlExpiry", th.StringType),
     )
 
     def normalize_job(self, raw: dict, context: Context | None) -> dict:
         return {
-            **raw,
-            "job_type": raw.get("type"),
-            "status_raw": raw.get("status"),
-            "created_at": raw.get("jobDate"),
+            **{k: v for k, v in raw.items() if k not in self.normalized_fields},
+            **{core: raw.get(field) for field, core in self.normalized_fields.items()},
             "file_format": format_of(raw.get("fileName")),
-            "download_url": raw.get("downloadUrl"),
-            "download_url_expires_at": raw.get("downloadUrlExpiry"),
-            "downloadUrl": self.redact(raw.get("downloadUrl")),
-            "error": raw.get("failureReason"),
         }
 
     def has_file(self, record: dict) -> bool:
