@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime, timezone
 
 import pytest
 
@@ -122,14 +123,18 @@ def test_every_page_of_a_paginated_listing_is_read(ep):
     assert len(ep.requests_to(r"^/v2/jobs$", "GET")) == 2  # 100 + 30
 
 
-def test_nanosecond_timestamps_and_never_updated_jobs(ep):
+def test_timestamps_with_every_fraction_length_and_never_updated_jobs(ep):
     ep.add_job(created_at=days_ago(2), state="pending", finish_after_polls=10_000)
-    queued = ep.add_job(created_at=days_ago(1), state="pending")  # waits behind the first
-    records = run_tap(ep_config(ep, max_wait_seconds=0)).records(JOBS)
-    record = next(r for r in records if r["id"] == queued)
-    assert record["status"] == "pending"
-    assert record["created_at"].endswith("+00:00") and "." in record["created_at"]
-    assert record["updated_at"] is None  # the API says 0001-01-01T00:00:00Z
+    # Queued behind the first; the fake writes their times with 1 to 9 fraction digits.
+    queued = [ep.add_job(created_at=days_ago(1 + n / 100), state="pending") for n in range(9)]
+    records = {r["id"]: r for r in run_tap(ep_config(ep, max_wait_seconds=0)).records(JOBS)}
+    for job_id in queued:
+        record = records[job_id]
+        expected = datetime.fromtimestamp(int(ep.jobs[job_id].created_at), timezone.utc)
+        assert record["status"] == "pending"
+        assert record["created_at"].startswith(expected.strftime("%Y-%m-%dT%H:%M:%S"))
+        assert record["created_at"].endswith("+00:00")
+        assert record["updated_at"] is None  # the API says 0001-01-01T00:00:00Z
 
 
 def test_an_unknown_status_is_unknown_not_terminal_and_looked_at_again(ep):
