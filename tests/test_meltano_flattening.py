@@ -50,11 +50,11 @@ def test_meltano_run_with_flattening_into_duckdb_lands_every_value_of_every_row(
     finished_before = {scenario, *m3.export_jobs}
     pipeline = _flattening(Pipeline(ep, m3, tmp_path, "target-duckdb"), depth=10)
     pipeline.run()
-    # Flattening reached the tap: the job's `link` object arrives as columns.
+    # Flattening reached the tap: the job's `links` object arrives as columns.
     columns = pipeline.duckdb(
         f"select column_name from information_schema.columns where table_name = '{JOBS}'"
     )
-    assert ["link__href"] in columns
+    assert ["links__self"] in columns
     landed = {
         # Each table row as one JSON object of all its columns, whatever they are named.
         stream: [
@@ -72,6 +72,6 @@ def test_meltano_run_with_flattening_into_jsonl_lands_every_value_of_every_row(
     finished_before = {scenario, *m3.export_jobs}
     pipeline = _flattening(Pipeline(ep, m3, tmp_path, "target-jsonl"), depth=1)
     pipeline.run()
-    assert all("link__href" in job for job in pipeline.jsonl(JOBS))  # flattening reached the tap
+    assert all("links__self" in job for job in pipeline.jsonl(JOBS))  # flattening reached the tap
     landed = {stream: pipeline.jsonl(stream) for stream in ROW_STREAMS}
     _assert_every_row_landed(ep, m3, landed, finished_before)
