@@ -1,17 +1,22 @@
 """The demo sandbox: every fake API with realistic data, until stopped.
 
-    python -m tests.fakes.sandbox [--ready-file PATH]
+    python -m tests.fakes.sandbox [--ready-file PATH] [--ep-port N --m3ter-port N --files-port N]
 
 Elastic Path on 127.0.0.1:8711 (client "sandbox-client" / "sandbox-secret"), m3ter on
 127.0.0.1:8712 (org "sandbox-org", key "sandbox-m3ter-key" / "sandbox-m3ter-secret"), and the
-storage host for download links on 127.0.0.2:8719.
+storage host for download links on 127.0.0.2:8719. Other ports come from the options or from
+SANDBOX_ELASTICPATH_PORT, SANDBOX_M3TER_PORT and SANDBOX_FILES_PORT (0: any free port); the
+ready file then names the URLs, which the tap is pointed at with
+TAP_EXPORTJOBS_ELASTICPATH_API_URL and TAP_EXPORTJOBS_M3TER_API_URL (scripts/demo.sh does).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import signal
+import sys
 import threading
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -19,6 +24,7 @@ from pathlib import Path
 from tests.fakes.elasticpath import FakeElasticPath
 from tests.fakes.files import FakeFileHost
 from tests.fakes.m3ter import FakeM3ter, usage_rows
+from tests.fakes.server import FakeHost
 
 CLIENT_ID = "sandbox-client"
 CLIENT_SECRET = "sandbox-secret"
@@ -94,27 +100,57 @@ def build_m3ter(files: FakeFileHost, host: str = "127.0.0.1", port: int = 8712) 
     return m3ter
 
 
+#: option -> (environment variable for its default, default port, what listens there)
+PORTS = {
+    "--ep-port": ("SANDBOX_ELASTICPATH_PORT", 8711, "Elastic Path"),
+    "--m3ter-port": ("SANDBOX_M3TER_PORT", 8712, "m3ter"),
+    "--files-port": ("SANDBOX_FILES_PORT", 8719, "the download links' storage host"),
+}
+
+
+def _start(host: FakeHost, option: str) -> None:
+    """Listen, or exit with one line naming the port and how to choose another."""
+    env, _, what = PORTS[option]
+    try:
+        host.start()
+    except OSError as error:
+        sys.exit(
+            f"sandbox: cannot listen on {host.host}:{host.port} for {what} "
+            f"({error.strerror or error}); choose another port with {option} N or {env}=N "
+            "(0 = any free port), e.g. `"
+            f"{env}=0 bash scripts/demo.sh`, which points the tap at the sandbox's new URLs"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--ep-port", type=int, default=8711)
-    parser.add_argument("--m3ter-port", type=int, default=8712)
     parser.add_argument("--files-host", default="127.0.0.2")
-    parser.add_argument("--files-port", type=int, default=8719)
+    for option, (env, default, what) in PORTS.items():
+        # argparse converts a string default (from the environment) with `type`.
+        parser.add_argument(
+            option,
+            type=int,
+            default=os.environ.get(env, default),
+            help=f"port of {what} (default: ${env} or {default}; 0 = any free port)",
+        )
     parser.add_argument("--ready-file", type=Path)
     args = parser.parse_args()
     files, elasticpath = build(args.host, args.ep_port, args.files_host, args.files_port)
     m3ter = build_m3ter(files, args.host, args.m3ter_port)
-    files.start()
-    elasticpath.start()
-    m3ter.start()
+    _start(files, "--files-port")
+    _start(elasticpath, "--ep-port")
+    _start(m3ter, "--m3ter-port")
     urls = {"elasticpath": elasticpath.url, "m3ter": m3ter.url, "files": files.url}
     print(
         f"sandbox: Elastic Path at {elasticpath.url}, m3ter at {m3ter.url}, files at {files.url}",
         flush=True,
     )
     if args.ready_file:
-        args.ready_file.write_text(json.dumps(urls))
+        # Whole or absent: whoever waits for the file reads it as soon as it is there.
+        partial = args.ready_file.with_name(args.ready_file.name + ".partial")
+        partial.write_text(json.dumps(urls))
+        partial.replace(args.ready_file)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
