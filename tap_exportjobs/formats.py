@@ -4,8 +4,9 @@ NDJSON, and gzip of any of them — declared by the API or sniffed from the byte
 Sniffing never splits one object into several rows: an undeclared file of JSON objects is
 one row per object. Only a file declared `json` may be an object whose array holds the rows.
 
-Everything streams from disk: files may be many gigabytes. Values stay exactly as written:
-CSV cells are strings ("" and "NA" included), JSON numbers are Decimals.
+Everything streams from disk: files may be many gigabytes. Memory stays bounded for any
+input: see `bounded` for the file cap and the row limit every reader keeps to. Values stay
+exactly as written: CSV cells are strings ("" and "NA" included), JSON numbers are Decimals.
 """
 
 from __future__ import annotations
@@ -23,6 +24,18 @@ import zipfile
 from dataclasses import dataclass, field
 
 import ijson
+
+from tap_exportjobs.bounded import (
+    JSON_READ_BYTES,
+    Budget,
+    CappedReader,
+    FileTooLargeError,
+    Lines,
+    MalformedFileError,
+    RowTooLargeError,
+    RowWindow,
+    row_limit,
+)
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -42,53 +55,11 @@ _JSON_LINES = {
 _JSON = {"json", "application/json"}
 _CSV = {"csv", "text/csv", "application/csv"}
 
-# Reports carry large free-text fields; the csv module's 128 KiB default is too small.
+# Reports carry large free-text fields; the csv module's 128 KiB default is too small. A
+# field is bounded by the row limit instead (`bounded.Lines`).
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
-
-class MalformedFileError(ValueError):
-    """A file that cannot be decoded as its format. Carries where and what."""
-
-    def __init__(self, problem: str, *, line: int | None = None) -> None:
-        self.problem = problem
-        self.line = line
-        super().__init__(f"line {line}: {problem}" if line is not None else problem)
-
-
-class FileTooLargeError(MalformedFileError):
-    """More bytes than the configured cap came out of the file (decompression bombs too)."""
-
-
-class _Budget:
-    """Decompressed bytes still allowed, shared by every member of an archive."""
-
-    def __init__(self, cap: int | None) -> None:
-        self.cap = cap
-        self.used = 0
-
-    def spend(self, count: int) -> None:
-        self.used += count
-        if self.cap is not None and self.used > self.cap:
-            raise FileTooLargeError(
-                f"the file holds more than max_file_bytes ({self.cap} bytes) once decompressed"
-            )
-
-
-class _CappedReader(io.RawIOBase):
-    """Counts bytes read through it against the budget."""
-
-    def __init__(self, raw: t.BinaryIO, budget: _Budget) -> None:
-        self.raw = raw
-        self.budget = budget
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: t.Any) -> int:
-        data = self.raw.read(len(buffer))
-        self.budget.spend(len(data))
-        buffer[: len(data)] = data
-        return len(data)
+__all__ = ["DecodedFile", "FileTooLargeError", "MalformedFileError", "open_rows"]
 
 
 @dataclass
@@ -127,7 +98,7 @@ def open_rows(
     A zip archive's members are read one after another (`source_file` names the one in
     hand); gzip, plain or inside an archive, is undone by its magic bytes.
     """
-    budget = _Budget(max_decompressed_bytes)
+    budget = Budget(max_decompressed_bytes)
     with open(path, "rb") as probe:
         is_zip = probe.read(4) == ZIP_MAGIC
     if not is_zip:
@@ -175,11 +146,12 @@ def _reopener(opener: Opener) -> Opener:
     return reopen
 
 
-def _decode(opener: Opener, declared_format: str | None, budget: _Budget) -> DecodedFile:
+def _decode(opener: Opener, declared_format: str | None, budget: Budget) -> DecodedFile:
     inner, compression, handles = _unpacked(opener)
-    stream = io.BufferedReader(_CappedReader(inner, budget), SNIFF_BYTES)
+    stream = io.BufferedReader(CappedReader(inner, budget), SNIFF_BYTES)
     handles.append(stream)
-    again = _reopener(opener)
+    limit = row_limit(budget.cap)
+    spent_before = budget.used
 
     head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]
     text_head = head[3:] if head.startswith(codecs.BOM_UTF8) else head
@@ -190,19 +162,22 @@ def _decode(opener: Opener, declared_format: str | None, budget: _Budget) -> Dec
         rows: Iterator[dict] = iter(())
         file_format = declared or "csv"
     elif declared == "csv" or (declared is None and first not in (b"[", b"{")):
-        file_format, rows = "csv", _csv_rows(stream, again)
+        file_format, rows = "csv", _csv_rows(Lines(stream, limit))
     elif declared == "ndjson":
-        file_format, rows = "ndjson", _ndjson_rows(stream, again)
+        file_format, rows = "ndjson", _ndjson_rows(Lines(stream, limit))
     elif first == b"[":
-        file_format, rows = "json", _json_array_rows(stream, "item")
+        file_format, rows = "json", _json_array_rows(stream, "item", limit)
     elif declared == "json" and first == b"{" and not _looks_like_json_lines(text_head):
-        file_format, rows = "json", _json_object_rows(stream, again, budget)
+        again = _reopener(opener)
+        rows = _json_object_rows(stream, again, budget, limit, spent_before=spent_before)
+        file_format = "json"
     elif declared == "json" or _first_line_is_json(text_head):
-        file_format, rows = "ndjson", _ndjson_rows(stream, again)
+        file_format, rows = "ndjson", _ndjson_rows(Lines(stream, limit))
     else:
         # Undeclared objects spread over lines (pretty-printed, or a first line longer
         # than the sniffed head): each top-level value is one row.
-        file_format, rows = "json", _json_array_rows(stream, "", multiple_values=True)
+        rows = _json_array_rows(stream, "", limit, multiple_values=True)
+        file_format = "json"
     return DecodedFile(file_format, compression, rows, handles)
 
 
@@ -234,24 +209,8 @@ def _looks_like_json_lines(head: bytes) -> bool:
     return bool(rest.strip()) and _first_line_is_json(head)
 
 
-def _text(stream: t.BinaryIO) -> io.TextIOWrapper:
-    return io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
-
-
-def _first_bad_utf8_line(again: Opener) -> int | None:
-    """The physical line holding the first invalid UTF-8 (text is decoded in blocks, so the
-    decoder cannot say); read again from the start, only on this error path."""
-    with again() as source:
-        for number, line in enumerate(source, start=1):
-            try:
-                line.decode("utf-8")
-            except UnicodeDecodeError:
-                return number
-    return None
-
-
-def _csv_rows(stream: t.BinaryIO, again: Opener) -> Iterator[dict]:
-    reader = csv.reader(_text(stream), strict=False)
+def _csv_rows(lines: Lines) -> Iterator[dict]:
+    reader = csv.reader(lines.split_bare_cr(), strict=False)
     try:
         header = next(reader, None)
         while header is not None and not header:
@@ -260,8 +219,10 @@ def _csv_rows(stream: t.BinaryIO, again: Opener) -> Iterator[dict]:
             return
         keys = _unique(header)
         width = len(keys)
+        lines.mark()
         start = reader.line_num + 1
         for values in reader:
+            lines.mark()
             if not values:
                 start = reader.line_num + 1
                 continue
@@ -271,11 +232,6 @@ def _csv_rows(stream: t.BinaryIO, again: Opener) -> Iterator[dict]:
                 )
             yield dict(zip(keys, values, strict=False))  # width checked above
             start = reader.line_num + 1
-    except UnicodeDecodeError as error:
-        raise MalformedFileError(
-            f"the file is not valid UTF-8 ({error.reason})",
-            line=_first_bad_utf8_line(again),
-        ) from None
     except csv.Error as error:
         raise MalformedFileError(f"invalid CSV: {error}", line=reader.line_num) from None
 
@@ -298,24 +254,34 @@ def _as_row(value: t.Any) -> dict:
 
 
 def _json_array_rows(
-    stream: t.BinaryIO, prefix: str, *, multiple_values: bool = False
+    stream: t.BinaryIO, prefix: str, limit: int, *, multiple_values: bool = False
 ) -> Iterator[dict]:
     index = 0
-    items = ijson.items(_skip_bom(stream), prefix, multiple_values=multiple_values)
+    window = RowWindow(_skip_bom(stream), limit)
+    items = ijson.items(window, prefix, multiple_values=multiple_values, buf_size=JSON_READ_BYTES)
     try:
         for index, item in enumerate(items, start=1):  # noqa: B007
+            window.mark()
             yield _as_row(item)
     except ijson.JSONError as error:
         raise MalformedFileError(f"invalid JSON after item {index}: {_reason(error)}") from None
     except UnicodeDecodeError as error:
         raise MalformedFileError(f"the file is not valid UTF-8 ({error.reason})") from None
+    except RowTooLargeError as error:
+        raise RowTooLargeError(f"{error.problem} (the one after item {index})") from None
 
 
-def _json_object_rows(stream: t.BinaryIO, again: Opener, budget: _Budget) -> Iterator[dict]:
-    """A JSON object: the rows are its first top-level array; without one, it is the row."""
+def _json_object_rows(
+    stream: t.BinaryIO, again: Opener, budget: Budget, limit: int, *, spent_before: int
+) -> Iterator[dict]:
+    """A JSON object: the rows are its first top-level array; without one, it is the row.
+    `spent_before`: the budget spent before this file's first byte."""
     key = None
+    window = RowWindow(_skip_bom(stream), limit)
     try:
-        for prefix, event, value in ijson.parse(_skip_bom(stream)):
+        # Each event (a long string value, say) is held whole: bound it like a row.
+        for prefix, event, value in ijson.parse(window, buf_size=JSON_READ_BYTES):
+            window.mark()
             if prefix == "" and event == "map_key":
                 key = value
             elif prefix == key and event == "start_array" and key is not None:
@@ -324,13 +290,15 @@ def _json_object_rows(stream: t.BinaryIO, again: Opener, budget: _Budget) -> Ite
             key = None
     except ijson.JSONError as error:
         raise MalformedFileError(f"invalid JSON: {_reason(error)}") from None
-    # The first pass consumed the stream; read again from the start (it is on disk).
+    # The first pass consumed the stream; read again from the start (it is on disk). The
+    # bytes read twice count once against the cap.
+    budget.used = spent_before
     with again() as source:
-        inner = io.BufferedReader(_CappedReader(source, budget), SNIFF_BYTES)
+        inner = io.BufferedReader(CappedReader(source, budget), SNIFF_BYTES)
         if key is None:
-            yield from (_as_row(item) for item in ijson.items(_skip_bom(inner), ""))
+            yield from _json_array_rows(inner, "", limit)
         else:
-            yield from _json_array_rows(inner, f"{_escape(key)}.item")
+            yield from _json_array_rows(inner, f"{_escape(key)}.item", limit)
 
 
 def _reason(error: Exception) -> str:
@@ -349,21 +317,13 @@ def _skip_bom(stream: t.BinaryIO) -> t.BinaryIO:
     return buffered
 
 
-def _ndjson_rows(stream: t.BinaryIO, again: Opener) -> Iterator[dict]:
-    line_number = 0
-    try:
-        for line_number, line in enumerate(_text(stream), start=1):
-            if not line.strip():
-                continue
-            try:
-                value = json.loads(line, parse_float=decimal.Decimal)
-            except ValueError as error:
-                raise MalformedFileError(
-                    f"invalid JSON: {error.args[0]}", line=line_number
-                ) from None
-            yield _as_row(value)
-    except UnicodeDecodeError as error:
-        raise MalformedFileError(
-            f"the file is not valid UTF-8 ({error.reason})",
-            line=_first_bad_utf8_line(again),
-        ) from None
+def _ndjson_rows(lines: Lines) -> Iterator[dict]:
+    for line in lines:
+        lines.mark()
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line, parse_float=decimal.Decimal)
+        except ValueError as error:
+            raise MalformedFileError(f"invalid JSON: {error.args[0]}", line=lines.number) from None
+        yield _as_row(value)

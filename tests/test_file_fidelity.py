@@ -43,6 +43,11 @@ CORPUS = {
         [{"name": "Zoë", "city": "Zürich"}, {"name": "李小龍", "city": "香港"}],
     ),
     "no_trailing_newline": (b"a\n1\n2", None, [{"a": "1"}, {"a": "2"}]),
+    "bare_carriage_returns": (
+        b'a,b\r1,"x\ry"\r2,3\r',
+        None,
+        [{"a": "1", "b": "x\ry"}, {"a": "2", "b": "3"}],
+    ),
     "blank_lines_skipped": (b"a,b\n\n1,2\n\n", None, [{"a": "1", "b": "2"}]),
     "duplicate_headers_kept": (b"id,id,x\n1,2,3\n", None, [{"id": "1", "id__2": "2", "x": "3"}]),
     "header_only": (b"a,b\n", None, []),
@@ -150,6 +155,94 @@ def test_a_decompression_bomb_stops_at_the_cap(tmp_path):
         open_rows(path, max_decompressed_bytes=1024 * 1024) as decoded,
     ):
         list(decoded.rows)
+
+
+def _one_line_file(path, container: str, first: bytes, size: int):
+    """`first` then filler to `size` bytes, no newline: plain, gzipped or as a zip member."""
+    content = first + b"a" * (size - len(first))
+    if container == "gzip":
+        content = gzip.compress(content, compresslevel=1)
+    elif container == "zip":
+        content = _zip({"report.csv": content})
+    path.write_bytes(content)
+    return path
+
+
+def _peak_while(read) -> int:
+    tracemalloc.start()
+    try:
+        read()
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    return peak
+
+
+MB = 1024 * 1024
+
+
+@pytest.mark.parametrize("container", ["plain", "gzip", "zip"])
+@pytest.mark.parametrize("declared", [None, "csv", "ndjson"])
+def test_a_line_with_no_end_and_invalid_utf8_stops_at_the_cap(tmp_path, container, declared):
+    """The invalid byte comes first, the line goes on far past the cap: the error names
+    max_file_bytes and line 1, and memory stays within a few times the cap (the error path
+    once read the whole line again, uncapped, to find its number)."""
+    path = _one_line_file(tmp_path / "one-line", container, b"\xff", 24 * MB)
+    decoded = open_rows(path, declared, max_decompressed_bytes=MB)
+
+    def read() -> None:
+        with pytest.raises(FileTooLargeError, match="max_file_bytes") as error, decoded:
+            list(decoded.rows)
+        assert error.value.line == 1
+
+    assert _peak_while(read) < 4 * MB
+
+
+ROW_LIMIT = MB
+LONG = b"x" * (3 * MB)
+OVERLONG_ROWS = {
+    "csv_line": (b"id,note\n1,ok\n2," + LONG + b"\n", None, 3),
+    "csv_row_over_many_lines": (b'id,note\n1,"' + b"line\n" * (600 * 1024) + b'"\n', "csv", 2),
+    "ndjson_line": (b'{"a": 1}\n{"a": "' + LONG + b'"}\n', "ndjson", 2),
+    "json_array_item": (b'[{"a": 1}, {"a": "' + LONG + b'"}]', None, None),
+    "json_values_spread_over_lines": (b'{\n  "a": "' + LONG + b'"\n}\n', None, None),
+    "json_object_before_its_array": (
+        b'{"meta": "' + LONG + b'", "data": [{"a": 1}]}',
+        "json",
+        None,
+    ),
+    "json_object_that_is_the_row": (b'{"a": 1, "b": "' + LONG + b'"}', "json", None),
+}
+
+
+@pytest.mark.parametrize("name", list(OVERLONG_ROWS))
+def test_a_row_longer_than_the_row_limit_fails_naming_it_whatever_the_reader(
+    tmp_path, monkeypatch, name
+):
+    """No reader holds more than the row limit for one row, even with no file cap: the
+    error names it and where, and memory stays within a few times the limit."""
+    monkeypatch.setattr("tap_exportjobs.bounded.MAX_ROW_BYTES", ROW_LIMIT)
+    data, declared, line = OVERLONG_ROWS[name]
+    path = tmp_path / name
+    path.write_bytes(data)
+    decoded = open_rows(path, declared)
+
+    def read() -> None:
+        limit_named = "max_file_bytes, at most 1 MiB"
+        with pytest.raises(FileTooLargeError, match=limit_named) as error, decoded:
+            list(decoded.rows)
+        assert error.value.line == line
+
+    assert _peak_while(read) < 6 * ROW_LIMIT
+
+
+def test_a_json_object_read_in_two_passes_counts_once_against_the_cap(tmp_path):
+    """A declared JSON object is read twice (to find its array, then its rows): the bytes
+    read twice count once, so a file under the cap is read."""
+    path = tmp_path / "object.json"
+    path.write_bytes(b'{"a": "' + b"x" * (700 * 1024) + b'"}')
+    with open_rows(path, "json", max_decompressed_bytes=MB) as decoded:
+        assert [len(row["a"]) for row in decoded.rows] == [700 * 1024]
 
 
 def test_decoding_a_large_file_does_not_hold_it_in_memory(tmp_path):

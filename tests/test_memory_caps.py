@@ -1,0 +1,85 @@
+"""The tap's memory stays bounded whatever a file holds: measured on the tap as Meltano runs
+it, a subprocess, by its own peak resident set size."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import threading
+import typing as t
+
+from tests.conftest import days_ago, ep_config
+from tests.tap_runner import ROOT, SyncResult, tap_command, write_json
+
+if t.TYPE_CHECKING:
+    from pathlib import Path
+
+MB = 1024 * 1024
+#: Decompressed, the file is one line this long: several times any bound asserted below.
+LINE_BYTES = 512 * MB
+CAP = 8 * MB
+#: The tap's own footprint (Python, the SDK, requests: about 65 MB) plus a few times the cap
+#: is well under this; reading the line whole would take LINE_BYTES more.
+PEAK_RSS_BOUND = 192 * MB
+
+
+def run_tap_measured(
+    config_path: Path, tmp_path: Path, timeout: float = 120
+) -> tuple[SyncResult, int]:
+    """The tap as a subprocess, and its peak RSS in bytes (from wait4: this child's own,
+    whatever other children this test process ran before)."""
+    stdout_path, stderr_path = tmp_path / "stdout", tmp_path / "stderr"
+    with stdout_path.open("w") as stdout, stderr_path.open("w") as stderr:
+        process = subprocess.Popen(
+            tap_command(config_path),
+            stdout=stdout,
+            stderr=stderr,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        killer = threading.Timer(timeout, process.kill)
+        killer.start()
+        try:
+            _, status, usage = os.wait4(process.pid, 0)
+        finally:
+            killer.cancel()
+        process.returncode = os.waitstatus_to_exitcode(status)
+    out = stdout_path.read_text()
+    messages = [json.loads(line) for line in out.splitlines() if line.strip()]
+    result = SyncResult(messages, stderr_path.read_text(), process.returncode)
+    return result, usage.ru_maxrss * 1024  # Linux reports kilobytes
+
+
+def gzip_of_one_line(path: Path, first: bytes, size: int) -> Path:
+    """A gzip whose content is `first` then filler to `size` bytes, with no newline."""
+    filler = b"a" * MB
+    with gzip.open(path, "wb", compresslevel=1) as out:
+        out.write(first)
+        for _ in range(size // MB):
+            out.write(filler)
+    return path
+
+
+def test_a_no_newline_gzip_with_invalid_utf8_fails_at_max_file_bytes_in_bounded_memory(
+    ep, files, tmp_path
+):
+    """A small gzip that is one endless line, invalid UTF-8 from its first byte: the run fails
+    naming the cap, the job and the line, and never holds the line (the error path once read
+    it again whole, past the cap)."""
+    job = ep.add_job(created_at=days_ago(1), csv_bytes=b"placeholder\n")
+    files.publish_file(
+        f"exports/{job}.csv", gzip_of_one_line(tmp_path / "bomb.gz", b"\xff", LINE_BYTES)
+    )
+    config = write_json(tmp_path / "config.json", ep_config(ep, max_file_bytes=CAP))
+
+    result, peak_rss = run_tap_measured(config, tmp_path)
+
+    assert peak_rss < PEAK_RSS_BOUND, f"peak RSS {peak_rss // MB} MB"
+    assert result.returncode != 0
+    failure = next(
+        line for line in result.stderr.splitlines() if f"job {job}" in line and "line 1" in line
+    )
+    assert "max_file_bytes" in failure
+    assert not result.records("elasticpath_export_rows")
