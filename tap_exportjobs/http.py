@@ -1,4 +1,4 @@
-"""One HTTP policy for every provider: retries, Retry-After, token refresh, error messages.
+"""One HTTP policy for every provider: retries, Retry-After, error messages.
 
 Every API stream and the downloader share these rules so that a 429 from one vendor is
 handled exactly like a 429 from another (see DESIGN.md, "HTTP rules").
@@ -11,13 +11,12 @@ import logging
 import random
 import time
 import typing as t
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from http import HTTPStatus
 from urllib.parse import urlsplit
 
 import backoff
 import requests
-from singer_sdk.authenticators import OAuthAuthenticator
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError
 
@@ -208,90 +207,6 @@ class RetryPolicyMixin:
             return response
 
         return send()
-
-
-class ClientCredentialsAuthenticator(OAuthAuthenticator):
-    """OAuth client-credentials with refresh ahead of expiry and retried token calls.
-
-    The SDK's authenticator refreshes only once a token has expired and does not retry a
-    token endpoint that answers 429/5xx; a long export run needs both.
-    """
-
-    #: Refresh this long before the token's stated expiry (at most a tenth of its life),
-    #: so no request races the clock.
-    refresh_margin_seconds = 120
-
-    def __init__(
-        self,
-        *,
-        token_url: str,
-        client_id: str,
-        client_secret: str,
-        default_expiration: int | None = None,
-    ) -> None:
-        super().__init__(
-            auth_endpoint=token_url,
-            client_id=client_id,
-            client_secret=client_secret,
-            default_expiration=default_expiration,
-        )
-        self.expires_at: datetime | None = None
-
-    @property
-    def oauth_request_body(self) -> dict:
-        return {
-            "grant_type": "client_credentials",
-            "client_id": self.client_id,
-            "client_secret": self.client_secret,
-        }
-
-    def is_token_valid(self) -> bool:
-        if not self.access_token or self.expires_at is None:
-            return bool(self.access_token) and self.last_refreshed is not None
-        remaining = (self.expires_at - datetime.now(timezone.utc)).total_seconds()
-        margin = min(self.refresh_margin_seconds, (self.expires_in or 0) / 10)
-        return remaining > margin
-
-    def invalidate(self) -> None:
-        """Forget the token so the next request fetches a new one."""
-        self.access_token = None
-        self.last_refreshed = None
-        self.expires_at = None
-
-    def token_request_kwargs(self) -> dict[str, t.Any]:
-        """How the token request is sent: form fields by default (override for Basic auth)."""
-        return {"data": self.oauth_request_payload, "headers": self._oauth_headers}
-
-    def update_access_token(self) -> None:
-        for attempt in backoff.retry_context(
-            TRANSIENT_ERRORS,
-            retry_wait_generator,
-            max_tries=MAX_TRIES,
-            jitter=None,
-            logger=logger,
-        ):
-            with attempt:
-                self._request_token()
-
-    def _request_token(self) -> None:
-        requested_at = datetime.now(timezone.utc)
-        response = self._session.post(self.auth_endpoint, timeout=60, **self.token_request_kwargs())
-        if is_retriable_status(response.status_code):
-            raise RetriableAPIError(api_error_message(response), response)
-        if response.status_code >= HTTPStatus.BAD_REQUEST:
-            raise FatalAPIError(
-                f"Could not get an access token: {api_error_message(response)}. "
-                "Check client_id and client_secret."
-            )
-        body = response.json()
-        self.access_token = body["access_token"]
-        expires_in = body.get("expires_in", self._default_expiration)
-        self.expires_in = int(expires_in) if expires_in else None
-        self.last_refreshed = requested_at
-        self.expires_at = (
-            requested_at + timedelta(seconds=self.expires_in) if self.expires_in else None
-        )
-        logger.info("Obtained an access token from %s", urlsplit(self.auth_endpoint).netloc)
 
 
 def sleep(seconds: float) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import typing as t
 from urllib.parse import urlsplit
@@ -11,7 +12,7 @@ from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
-from tap_exportjobs.http import ClientCredentialsAuthenticator
+from tap_exportjobs.auth import ClientCredentialsAuthenticator
 from tap_exportjobs.jobs import parse_timestamp
 from tap_exportjobs.jobs.files import DEFAULT_MAX_FILE_ATTEMPTS
 from tap_exportjobs.providers import PROVIDERS
@@ -86,6 +87,9 @@ class TapExportJobs(Tap):
 
     name = "tap-exportjobs"
     message_writer_class = MsgSpecWriter
+    #: The catalog depends on the config (a provider's streams exist when its block is
+    #: present), and so --discover validates the config as a sync does.
+    dynamic_catalog = True
     config_jsonschema = th.PropertiesList(
         *GLOBAL_SETTINGS.wrapped.values(),
         *(provider.SETTINGS for provider in PROVIDERS.values()),
@@ -109,49 +113,97 @@ class TapExportJobs(Tap):
             )
 
     def _validate_config(self, *, raise_errors: bool = True) -> list[str]:
-        warnings = super()._validate_config(raise_errors=raise_errors)
-        problems = self.config_problems()
+        """The SDK's JSON-schema check and ours, every problem at once (on --discover too,
+        see `dynamic_catalog`), each naming its setting."""
+        schema = self.config_jsonschema
+        try:
+            schema_problems = super()._validate_config(raise_errors=True)
+        except ConfigValidationError as error:
+            schema_problems, schema = list(error.errors), error.schema
+        problems = [
+            *self.unknown_settings(),
+            *schema_problems,
+            *self.config_problems(check_providers=not schema_problems),
+        ]
         if problems and raise_errors:
-            raise ConfigValidationError("Config validation failed", errors=problems)
-        return warnings
+            raise ConfigValidationError("Config validation failed", errors=problems, schema=schema)
+        for problem in problems:
+            self.logger.warning("Config problem: %s", problem)
+        return problems
 
-    def config_problems(self) -> list[str]:
-        """Checks beyond the JSON schema, each naming the setting it is about."""
+    def unknown_settings(self) -> list[str]:
+        """Names the tap does not know, each with the nearest known one; and a config that
+        turns no provider on. Either would otherwise sync nothing, silently.
+
+        At the top level the tap's settings and those the SDK adds (stream maps, flattening,
+        batch, ...) are known; any other key is an error, as a typo of a provider block would
+        be. Inside a provider block every key, at every depth, must be one of its settings.
+        """
+        schema = self.config_jsonschema
+        self.append_builtin_config(schema)
+        known = schema["properties"]
+        problems = [
+            _unknown(key, key, known, f"`{self.name} --about` lists the settings")
+            for key in self.config
+            if key not in known
+        ]
+        for name in PROVIDERS:
+            problems.extend(_unknown_keys(self.config.get(name), known[name], name))
+        if all(self.config.get(name) is None for name in PROVIDERS):
+            problems.append(
+                f"no provider is configured: add a block for {' or '.join(PROVIDERS)} "
+                "(a provider is on when its block is present)"
+            )
+        return problems
+
+    def config_problems(self, *, check_providers: bool = True) -> list[str]:
+        """Checks beyond the JSON schema, each naming the setting it is about. A provider's
+        own checks read values of the types the schema guarantees: they run once it passes."""
         problems = []
-        if self.config.get("start_date") and parse_timestamp(self.config["start_date"]) is None:
-            problems.append(f"start_date: {self.config['start_date']!r} is not a date-time")
+        start_date = self.config.get("start_date")
+        if start_date and (not isinstance(start_date, str) or parse_timestamp(start_date) is None):
+            problems.append(f"start_date: {start_date!r} is not a date-time")
         for key in (
             "poll_interval_seconds",
             "poll_interval_max_seconds",
             "max_wait_seconds",
             "max_file_bytes",
         ):
-            if key in self.config and self.config[key] is not None and self.config[key] < 0:
+            value = self.config.get(key)
+            if isinstance(value, (int, float)) and value < 0:
                 problems.append(f"{key} must not be negative")
         attempts = self.config.get("max_file_attempts")
-        if attempts is not None and attempts < 1:
+        if isinstance(attempts, int) and attempts < 1:
             problems.append("max_file_attempts must be at least 1")
         for name, provider in PROVIDERS.items():
             block = self.config.get(name)
-            if block is None:
+            if not isinstance(block, dict):
                 continue
             for key in ("api_url", "token_url"):
-                if block.get(key):
+                if isinstance(block.get(key), str) and block[key]:
                     problems.extend(_url_problems(f"{name}.{key}", block[key]))
-            problems.extend(provider.validate(block))
+            if check_providers:
+                problems.extend(provider.validate(block))
         return problems
 
     def client_credentials(
-        self, provider: str, authenticator: type[ClientCredentialsAuthenticator], token_url: str
+        self,
+        provider: str,
+        authenticator: type[ClientCredentialsAuthenticator],
+        token_url: str,
+        *,
+        api_url: str | None = None,
     ) -> ClientCredentialsAuthenticator:
         """One authenticator (one token) per provider, shared by its streams, from the
-        provider block's client_id and client_secret."""
+        provider block's client_id and client_secret. The token goes only to `api_url`'s
+        scheme, host and port and the token URL's (`api_url` defaults to the token URL)."""
         if provider not in self._authenticators:
             block = self.config[provider]
             self._authenticators[provider] = authenticator(
                 token_url=token_url,
                 client_id=block["client_id"],
                 client_secret=block["client_secret"],
+                api_url=api_url,
             )
         return self._authenticators[provider]
 
@@ -166,6 +218,33 @@ class TapExportJobs(Tap):
 
 class UnreadableFilesError(Exception):
     """Raised at the end of a sync in which some files could not be read."""
+
+
+def _unknown_keys(value: t.Any, schema: dict, where: str) -> list[str]:
+    """Keys of `value` that `schema` does not declare, at every depth it declares keys."""
+    properties = schema.get("properties") or {}
+    if isinstance(value, dict) and properties:
+        problems = []
+        for key, item in value.items():
+            if key in properties:
+                problems.extend(_unknown_keys(item, properties[key], f"{where}.{key}"))
+            else:
+                listing = f"{where} takes {', '.join(properties)}"
+                problems.append(_unknown(f"{where}.{key}", key, properties, listing))
+        return problems
+    if isinstance(value, list) and isinstance(schema.get("items"), dict):
+        return [
+            problem
+            for index, item in enumerate(value)
+            for problem in _unknown_keys(item, schema["items"], f"{where}[{index}]")
+        ]
+    return []
+
+
+def _unknown(where: str, key: str, known: t.Iterable[str], listing: str) -> str:
+    nearest = difflib.get_close_matches(key, list(known), n=1)
+    hint = f", did you mean {nearest[0]!r}?" if nearest else ""
+    return f"{where}: unknown setting{hint} ({listing})"
 
 
 def _url_problems(setting: str, url: str) -> list[str]:

@@ -16,8 +16,8 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import OffsetPaginator
 
+from tap_exportjobs.auth import ClientCredentialsAuthenticator, url_origin
 from tap_exportjobs.download import DownloadError, DownloadLink, expiry_from_url
-from tap_exportjobs.http import ClientCredentialsAuthenticator
 from tap_exportjobs.jobs import (
     EMPTY,
     FAILED,
@@ -171,7 +171,10 @@ class ElasticPathExportJobsStream(JobStream):
     @property
     def authenticator(self) -> ElasticPathAuthenticator:
         return self._tap.client_credentials(
-            NAME, ElasticPathAuthenticator, f"{self.url_base}/oauth/access_token"
+            NAME,
+            ElasticPathAuthenticator,
+            f"{self.url_base}/oauth/access_token",
+            api_url=self.url_base,
         )
 
     def get_new_paginator(self) -> JobsPaginator:
@@ -238,12 +241,11 @@ class ElasticPathExportJobsStream(JobStream):
         return (data or {}).get("href") or None if isinstance(data, dict) else None
 
     def _is_api_file_endpoint(self, href: str) -> bool:
-        parts = urlsplit(href)
-        api_host = urlsplit(self.url_base).netloc
-        on_api = parts.netloc == api_host or parts.netloc.endswith(
-            (".elasticpath.com", "api.moltin.com")
-        )
-        return on_api and bool(re.fullmatch(r".*/v2/jobs/[^/]+/file/?", parts.path))
+        """Whether `href` is this API's own /file endpoint (called with the token). Only the
+        configured scheme, host and port is the API: an href anywhere else, even another
+        Elastic Path host, is a file, fetched without credentials."""
+        on_api = url_origin(href) == url_origin(self.url_base)
+        return on_api and bool(re.fullmatch(r".*/v2/jobs/[^/]+/file/?", urlsplit(href).path))
 
     # -- exports the tap creates ----------------------------------------------------
 

@@ -1,9 +1,9 @@
 """A fake Elastic Path Commerce Cloud Exporter service, following shared/api-notes/elasticpath.md.
 
 Where the sources disagree (status spelling, create response, file-link body, what
-`link.href` holds, pagination), a knob selects each shape so the tap is tested on all;
-paging, left unset, differs from test to test. Timestamps are Go's RFC3339Nano, so jobs
-show fractions of 0 to 9 digits.
+`link.href` holds, pagination, the token answer), a knob selects each shape so the tap is
+tested on all; paging and the token answer, left unset, differ from test to test.
+Timestamps are Go's RFC3339Nano, so jobs show fractions of 0 to 9 digits.
 """
 
 from __future__ import annotations
@@ -134,6 +134,8 @@ class FakeElasticPath(FakeHost):
         token_ttl_seconds: int = 3600,
         finish_after_polls: int = 2,
         finish_after_seconds: float | None = None,
+        token_style: str | None = None,
+        foreign_file_endpoint: str | None = None,
     ) -> None:
         super().__init__(host, port)
         self.files = files
@@ -151,6 +153,14 @@ class FakeElasticPath(FakeHost):
         self.token_ttl_seconds = token_ttl_seconds
         self.finish_after_polls = finish_after_polls
         self.finish_after_seconds = finish_after_seconds
+        #: The token answer's shape: "docs" (fields at the top, as the docs and the JS SDK
+        #: show it) or "spec" (under `data`, as EP's own OpenAPI file shows it); None: each
+        #: test gets one or the other, the same on every run.
+        self.token_style = token_style
+        #: A base URL on another host: `link.href` (style "api_file_endpoint") and `/file`'s
+        #: href point at `{base}/v2/jobs/{id}/file` there, as a hostile or confused answer
+        #: would.
+        self.foreign_file_endpoint = foreign_file_endpoint
         self.offset = 0.0
         #: Each token issued and when it expires (fake clock, epoch seconds).
         self.tokens: dict[str, float] = {}
@@ -317,7 +327,7 @@ class FakeElasticPath(FakeHost):
             if self.link_href_style == "file_url":
                 href = self.files.presign(f"exports/{job.id}.csv", self.link_ttl_seconds)
             elif self.link_href_style == "api_file_endpoint":
-                href = f"{self.url}/v2/jobs/{job.id}/file"
+                href = f"{self.foreign_file_endpoint or self.url}/v2/jobs/{job.id}/file"
         return {
             "id": job.id,
             "type": "job",
@@ -347,15 +357,15 @@ class FakeElasticPath(FakeHost):
         with self.lock:
             self.tokens[token] = self.now() + self.token_ttl_seconds
             self.tokens_issued.append(token)
-        return json_response(
-            {
-                "access_token": token,
-                "token_type": "Bearer",
-                "expires_in": self.token_ttl_seconds,
-                "expires": int(self.now() + self.token_ttl_seconds),
-                "identifier": "client_credentials",
-            }
-        )
+        fields = {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": self.token_ttl_seconds,
+            "expires": int(self.now() + self.token_ttl_seconds),
+            "identifier": "client_credentials",
+        }
+        style = self.token_style or ("docs", "spec")[_varied("token") % 2]
+        return json_response(fields if style == "docs" else {"data": fields})
 
     def _authorized(self, request: Request) -> bool:
         header = request.headers.get("authorization", "")
@@ -438,6 +448,8 @@ class FakeElasticPath(FakeHost):
             href = self.files.presign(
                 f"exports/{job.id}.csv", self.link_ttl_seconds, already_expired=expired
             )
+        if self.foreign_file_endpoint:
+            href = f"{self.foreign_file_endpoint}/v2/jobs/{job.id}/file"
         body = {"href": href} if self.file_style == "jssdk" else {"data": {"href": href}}
         return json_response(body)
 

@@ -9,7 +9,7 @@ from datetime import datetime
 from singer_sdk import typing as th
 from singer_sdk.pagination import JSONPathPaginator
 
-from tap_exportjobs.http import ClientCredentialsAuthenticator
+from tap_exportjobs.auth import ClientCredentialsAuthenticator
 from tap_exportjobs.jobs import FAILED, PENDING, RUNNING, SUCCEEDED
 from tap_exportjobs.providers.m3ter.settings import DEFAULT_API_URL, NAME, PAGE_SIZE
 
