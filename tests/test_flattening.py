@@ -27,7 +27,7 @@ ROW_STREAMS = (
 )
 #: Values that differ between two runs over the same jobs by nature (each run sees the jobs
 #: anew and is handed fresh links), not by flattening.
-PER_RUN_KEYS = {"observed_at", "download_url_expires_at", "downloadUrlExpiry"}
+PER_RUN_KEYS = {"observed_at", "download_url_expires_at"}
 NESTED_ROWS = [
     {"accountCode": "acme", "meterIds": ["m1", "m2"], "usage": {"units": 3, "tier": {"n": 1}}},
     {"accountCode": "beta", "meterIds": [], "usage": {"units": 0, "tier": None}, "note": None},
