@@ -17,13 +17,16 @@ import typing as t
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
+from http.client import HTTPException
 from pathlib import Path
-from urllib.parse import parse_qs, urljoin, urlsplit, urlunsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import requests
 import urllib3
 
 from tap_exportjobs import http
+from tap_exportjobs.redaction import redact_url as redact_url
+from tap_exportjobs.redaction import scrub, scrub_library_logs
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -38,7 +41,6 @@ MAX_REDIRECTS = 5
 #: A link this close to its expiry is refreshed before use rather than risked (small: some
 #: APIs hand out links that live well under a minute).
 EXPIRY_MARGIN = timedelta(seconds=5)
-REDACTED = "REDACTED"
 #: Content types that say nothing about the rows inside (storage hosts' defaults): sniff.
 GENERIC_CONTENT_TYPES = frozenset({"application/octet-stream", "binary/octet-stream", "text/plain"})
 #: Reading the body straight from urllib3 (to keep gzip bytes as sent) surfaces its errors.
@@ -47,6 +49,15 @@ TRANSIENT_DOWNLOAD_ERRORS = (
     urllib3.exceptions.ProtocolError,
     urllib3.exceptions.ReadTimeoutError,
 )
+#: Whatever else the HTTP stack raises for a link (a malformed one, say): the file fails.
+FAILED_DOWNLOAD_ERRORS = (
+    requests.RequestException,
+    urllib3.exceptions.HTTPError,
+    HTTPException,
+    ValueError,
+)
+#: urllib3 logs each request's path and query at DEBUG.
+HTTP_LIBRARY_LOGGERS = ("urllib3.connectionpool", "urllib3.connection", "urllib3.util.retry")
 
 
 class DownloadError(Exception):
@@ -57,13 +68,13 @@ class DownloadError(Exception):
 class DownloadLink:
     """Where a job's file is, as the API handed it out just now."""
 
-    url: str
+    url: str = field(repr=False)
     expires_at: datetime | None = None
     #: The file format the API declares (e.g. "csv", "text/csv"); None lets the reader sniff.
     file_format: str | None = None
     #: Headers for links served by the API itself (e.g. a `files/{id}` endpoint); sent only
     #: to `auth_host`, so a redirect to a storage host never carries them.
-    auth_headers: Mapping[str, str] = field(default_factory=dict)
+    auth_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     auth_host: str | None = None
 
     def expired(self, now: datetime | None = None) -> bool:
@@ -78,25 +89,6 @@ class SpooledFile:
     size: int
     #: The link's declared format, else the host's Content-Type unless generic; None: sniff.
     file_format: str | None
-
-
-def redact_url(url: str | None) -> str | None:
-    """The link with every query value and any user-info replaced, so signatures never leak."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    netloc = parts.netloc.rsplit("@", 1)[-1]
-    if "@" in parts.netloc:
-        netloc = f"{REDACTED}@{netloc}"
-    query = (
-        "&".join(
-            f"{pair.split('=', 1)[0]}={REDACTED}" if pair else pair
-            for pair in parts.query.split("&")
-        )
-        if parts.query
-        else ""
-    )
-    return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
 def describe_url(url: str) -> str:
@@ -164,6 +156,7 @@ class Downloader:
         self.max_tries = max_tries
         self.spool_dir = spool_dir
         self.session = CredentialFreeSession()
+        scrub_library_logs(*HTTP_LIBRARY_LOGGERS)
 
     @contextlib.contextmanager
     def spool(self, get_link: Callable[[], DownloadLink], *, label: str) -> Iterator[SpooledFile]:
@@ -218,17 +211,22 @@ class Downloader:
                 if failures >= self.max_tries:
                     raise DownloadError(
                         f"{label}: download from {describe_url(link.url)} failed {failures} "
-                        f"times; last error: {_safe_error(error)}"
+                        f"times; last error: {_safe_error(error, link)}"
                     ) from None
                 wait = http.wait_seconds(failures, error)
                 logger.warning(
                     "%s: download interrupted after %d bytes (%s); retrying in %.1fs",
                     label,
                     out.tell(),
-                    _safe_error(error),
+                    _safe_error(error, link),
                     wait,
                 )
                 http.sleep(wait)
+            except FAILED_DOWNLOAD_ERRORS as error:
+                raise DownloadError(
+                    f"{label}: download from {describe_url(link.url)} failed: "
+                    f"{_safe_error(error, link)}"
+                ) from None
 
     def _fetch_once(self, link: DownloadLink, out: t.BinaryIO, *, label: str) -> str | None:
         offset = out.tell()
@@ -375,16 +373,16 @@ def _declared(content_type: str | None) -> str | None:
 
 
 def _body_snippet(response: requests.Response) -> str:
+    """The start of an error body, without the link's query values (S3 echoes them)."""
     try:
-        return response.text[:300].strip() or response.reason
+        text = response.text[:300].strip() or response.reason
     except (requests.RequestException, UnicodeDecodeError):
-        return response.reason
+        text = response.reason
+    return scrub(text or "", response.url)
 
 
-def _safe_error(error: BaseException) -> str:
-    """An exception's text with any URL query (where signatures live) removed."""
-    text = str(error)
-    return " ".join(
-        redact_url(word) if word.startswith(("http://", "https://")) else word
-        for word in text.split(" ")
-    )
+def _safe_error(error: BaseException, link: DownloadLink) -> str:
+    """An exception's text without the query values of the link, or of the redirect it was
+    following (its request's URL), nor any other query value."""
+    request = getattr(error, "request", None)
+    return scrub(str(error), link.url, getattr(request, "url", None))
