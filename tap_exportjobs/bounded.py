@@ -94,7 +94,7 @@ class Lines:
     reported with its line and no line is read whole without a limit: the lines since the
     last `mark()` (one row, which in CSV may span lines) stay within `limit` bytes."""
 
-    def __init__(self, stream: t.BinaryIO, limit: int) -> None:
+    def __init__(self, stream: io.BufferedReader, limit: int) -> None:
         self.stream = stream
         self.limit = limit
         self.number = 0
@@ -106,10 +106,13 @@ class Lines:
         self._row_start = (self._read, self.number + 1)
 
     def __iter__(self) -> Iterator[str]:
+        readline = self.stream.readline
+        if self.number == 0 and self.stream.peek(3)[:3] == codecs.BOM_UTF8:
+            self._read += len(self.stream.read(3))
         while True:
             room = self.limit - (self._read - self._row_start[0])
             try:
-                raw = self.stream.readline(room + 1)
+                raw = readline(room + 1)
             except FileTooLargeError as error:
                 raise FileTooLargeError(error.problem, line=self.number + 1) from None
             if not raw:
@@ -118,14 +121,13 @@ class Lines:
             self._read += len(raw)
             if len(raw) > room:
                 raise _row_too_large(self.limit, line=self._row_start[1])
-            if self.number == 1 and raw.startswith(codecs.BOM_UTF8):
-                raw = raw[len(codecs.BOM_UTF8) :]
             try:
-                yield raw.decode("utf-8")
+                text = raw.decode("utf-8")
             except UnicodeDecodeError as error:
                 raise MalformedFileError(
                     f"the file is not valid UTF-8 ({error.reason})", line=self.number
                 ) from None
+            yield text
 
     def split_bare_cr(self) -> Iterator[str]:
         """The lines, also split after a lone carriage return (old Mac line ends), as the csv

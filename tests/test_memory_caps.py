@@ -7,11 +7,11 @@ import gzip
 import json
 import os
 import subprocess
-import threading
+import sys
 import typing as t
 
 from tests.conftest import days_ago, ep_config
-from tests.tap_runner import ROOT, SyncResult, tap_command, write_json
+from tests.tap_runner import ROOT, SyncResult, write_json
 
 if t.TYPE_CHECKING:
     from pathlib import Path
@@ -23,33 +23,36 @@ CAP = 8 * MB
 #: The tap's own footprint (Python, the SDK, requests: about 65 MB) plus a few times the cap
 #: is well under this; reading the line whole would take LINE_BYTES more.
 PEAK_RSS_BOUND = 192 * MB
+PEAK_MARK = "peak-rss-kb="
+#: The tap's own entry point, reporting at exit the peak resident set size of its memory
+#: (VmHWM: unlike getrusage's ru_maxrss, which carries over exec the high-water mark of the
+#: process that started it, this test process).
+TAP_REPORTING_PEAK_RSS = f"""
+import atexit, sys
+def report():
+    status = open("/proc/self/status").read()
+    peak = next(line for line in status.splitlines() if line.startswith("VmHWM:"))
+    print("{PEAK_MARK}" + peak.split()[1], file=sys.stderr)
+atexit.register(report)
+from tap_exportjobs.tap import TapExportJobs
+TapExportJobs.cli()
+"""
 
 
-def run_tap_measured(
-    config_path: Path, tmp_path: Path, timeout: float = 120
-) -> tuple[SyncResult, int]:
-    """The tap as a subprocess, and its peak RSS in bytes (from wait4: this child's own,
-    whatever other children this test process ran before)."""
-    stdout_path, stderr_path = tmp_path / "stdout", tmp_path / "stderr"
-    with stdout_path.open("w") as stdout, stderr_path.open("w") as stderr:
-        process = subprocess.Popen(
-            tap_command(config_path),
-            stdout=stdout,
-            stderr=stderr,
-            cwd=ROOT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        killer = threading.Timer(timeout, process.kill)
-        killer.start()
-        try:
-            _, status, usage = os.wait4(process.pid, 0)
-        finally:
-            killer.cancel()
-        process.returncode = os.waitstatus_to_exitcode(status)
-    out = stdout_path.read_text()
-    messages = [json.loads(line) for line in out.splitlines() if line.strip()]
-    result = SyncResult(messages, stderr_path.read_text(), process.returncode)
-    return result, usage.ru_maxrss * 1024  # Linux reports kilobytes
+def run_tap_measured(config_path: Path, timeout: float = 120) -> tuple[SyncResult, int]:
+    """The tap as a subprocess writing Singer messages to stdout, and its peak RSS in bytes."""
+    completed = subprocess.run(
+        [sys.executable, "-c", TAP_REPORTING_PEAK_RSS, "--config", str(config_path)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        check=False,
+    )
+    messages = [json.loads(line) for line in completed.stdout.splitlines() if line.strip()]
+    peak_kb = completed.stderr.rpartition(PEAK_MARK)[2].strip()
+    return SyncResult(messages, completed.stderr, completed.returncode), int(peak_kb) * 1024
 
 
 def gzip_of_one_line(path: Path, first: bytes, size: int) -> Path:
@@ -74,7 +77,7 @@ def test_a_no_newline_gzip_with_invalid_utf8_fails_at_max_file_bytes_in_bounded_
     )
     config = write_json(tmp_path / "config.json", ep_config(ep, max_file_bytes=CAP))
 
-    result, peak_rss = run_tap_measured(config, tmp_path)
+    result, peak_rss = run_tap_measured(config)
 
     assert peak_rss < PEAK_RSS_BOUND, f"peak RSS {peak_rss // MB} MB"
     assert result.returncode != 0
