@@ -12,7 +12,6 @@ import contextlib
 import logging
 import os
 import tempfile
-import time
 import typing as t
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -25,6 +24,7 @@ import requests
 import urllib3
 
 from tap_exportjobs import http
+from tap_exportjobs.download_progress import DownloadProgress
 from tap_exportjobs.redaction import redact_url as redact_url
 from tap_exportjobs.redaction import scrub, scrub_library_logs
 
@@ -34,9 +34,6 @@ if t.TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1024 * 1024
-MB = 1024 * 1024
-#: A long download says how far it got this often.
-PROGRESS_EVERY_SECONDS = 5.0
 MAX_REDIRECTS = 5
 #: A link this close to its expiry is refreshed before use rather than risked (small: some
 #: APIs hand out links that live well under a minute).
@@ -261,7 +258,7 @@ class Downloader:
                 if raw
                 else response.iter_content(CHUNK_BYTES)
             )
-            progress = _Progress(label, describe_url(response.url), out.tell(), expected)
+            progress = DownloadProgress(label, describe_url(response.url), out.tell(), expected)
             for chunk in chunks:
                 out.write(chunk)
                 progress.advance(out.tell())
@@ -310,43 +307,6 @@ class Downloader:
             f"{label}: refusing to download from a {scheme or 'relative'} link "
             f"({describe_url(url)}); only https is followed unless allow_http_downloads is true"
         )
-
-
-class _Progress:
-    """Log lines a person can follow during a long download: size, then every few seconds
-    how far it got and how fast, then the total (host and path only, never the query)."""
-
-    def __init__(self, label: str, where: str, start: int, total: int | None) -> None:
-        self.label, self.start, self.total = label, start, total
-        self.began = self.last = time.monotonic()
-        size = f"{total / MB:.1f} MB" if total is not None else "size not given"
-        logger.info("%s: downloading %s (%s)", label, where, size)
-
-    def advance(self, received: int) -> None:
-        now = time.monotonic()
-        if now - self.last >= PROGRESS_EVERY_SECONDS:
-            self.last = now
-            of = f" of {self.total / MB:.1f}" if self.total is not None else ""
-            logger.info(
-                "%s: %.1f%s MB downloaded (%.1f MB/s)",
-                self.label,
-                received / MB,
-                of,
-                self._rate(received, now),
-            )
-
-    def done(self, received: int) -> None:
-        now = time.monotonic()
-        logger.info(
-            "%s: downloaded %.1f MB in %.1fs (%.1f MB/s)",
-            self.label,
-            received / MB,
-            now - self.began,
-            self._rate(received, now),
-        )
-
-    def _rate(self, received: int, now: float) -> float:
-        return (received - self.start) / MB / max(now - self.began, 1e-3)
 
 
 def _range_start(response: requests.Response) -> int | None:

@@ -77,7 +77,8 @@ GLOBAL_SETTINGS = th.PropertiesList(
         "max_file_bytes",
         th.IntegerType,
         default=20 * 1024**3,
-        description="Refuse files larger than this, downloaded or decompressed",
+        description="Refuse files larger than this, downloaded or decompressed; one row (a "
+        "CSV record or JSON value) may be at most this or 64 MiB, whichever is smaller",
     ),
 )
 

@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from tap_exportjobs import download, reports
+from tap_exportjobs import download_progress, reports
 from tests.conftest import days_ago, ep_config, m3ter_config
 from tests.tap_runner import run_tap
 
@@ -48,7 +48,7 @@ def test_a_job_that_takes_several_polls_is_followed_poll_by_poll_to_its_rows(ep,
 
 
 def test_a_long_download_and_a_long_file_report_their_progress_as_they_go(ep, log, monkeypatch):
-    monkeypatch.setattr(download, "PROGRESS_EVERY_SECONDS", 0)
+    monkeypatch.setattr(download_progress, "PROGRESS_EVERY_SECONDS", 0)
     monkeypatch.setattr(reports, "ROWS_LOGGED_EVERY", 50)
     ep.generate_orders(400, days_ago(3), days_ago(1))
     job = ep.add_job(created_at=days_ago(1))
