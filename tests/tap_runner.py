@@ -88,8 +88,13 @@ def run_tap_process(
     config_path: Path, state_path: Path | None = None, timeout: float = 120
 ) -> SyncResult:
     """The tap as Meltano runs it: a subprocess writing Singer messages to stdout."""
+    return run_singer_process(tap_command(config_path, state_path), timeout)
+
+
+def run_singer_process(command: list[str], timeout: float = 120) -> SyncResult:
+    """A subprocess that writes Singer messages to stdout, run from the project's root."""
     completed = subprocess.run(
-        tap_command(config_path, state_path),
+        command,
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -4,14 +4,11 @@ it, a subprocess, by its own peak resident set size."""
 from __future__ import annotations
 
 import gzip
-import json
-import os
-import subprocess
 import sys
 import typing as t
 
 from tests.conftest import days_ago, ep_config
-from tests.tap_runner import ROOT, SyncResult, write_json
+from tests.tap_runner import SyncResult, run_singer_process, write_json
 
 if t.TYPE_CHECKING:
     from pathlib import Path
@@ -41,18 +38,11 @@ TapExportJobs.cli()
 
 def run_tap_measured(config_path: Path, timeout: float = 120) -> tuple[SyncResult, int]:
     """The tap as a subprocess writing Singer messages to stdout, and its peak RSS in bytes."""
-    completed = subprocess.run(
-        [sys.executable, "-c", TAP_REPORTING_PEAK_RSS, "--config", str(config_path)],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        check=False,
+    result = run_singer_process(
+        [sys.executable, "-c", TAP_REPORTING_PEAK_RSS, "--config", str(config_path)], timeout
     )
-    messages = [json.loads(line) for line in completed.stdout.splitlines() if line.strip()]
-    peak_kb = completed.stderr.rpartition(PEAK_MARK)[2].strip()
-    return SyncResult(messages, completed.stderr, completed.returncode), int(peak_kb) * 1024
+    peak_kb = result.stderr.rpartition(PEAK_MARK)[2].strip()
+    return result, int(peak_kb) * 1024
 
 
 def gzip_of_one_line(path: Path, first: bytes, size: int) -> Path:
