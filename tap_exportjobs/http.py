@@ -68,6 +68,12 @@ def request_not_acted_on(error: BaseException) -> bool:
     return False
 
 
+def too_many_requests(error: BaseException) -> bool:
+    """Whether a request failed with 429 Too Many Requests."""
+    response = getattr(error, "response", None)
+    return response is not None and response.status_code == HTTPStatus.TOO_MANY_REQUESTS
+
+
 def retry_after_seconds(response: requests.Response | None) -> float | None:
     """Seconds the server asked us to wait (delta-seconds or HTTP-date), if it did."""
     if response is None:
@@ -183,17 +189,26 @@ class RetryPolicyMixin:
     def response_error_message(self, response: requests.Response) -> str:
         return api_error_message(response)
 
-    def send_create(self, prepared: requests.PreparedRequest) -> requests.Response:
+    def send_create(
+        self, prepared: requests.PreparedRequest, *, retry_rate_limits: bool = True
+    ) -> requests.Response:
         """Send a request that makes a job, retrying only failures the server surely did not
         act on: a blind retry after a 5xx or a dropped connection could make a second job.
         Any other failure is raised for the caller to look for the job it may have made.
+        Without `retry_rate_limits` a 429 is raised at once: for a caller that keeps several
+        jobs in flight it means "no more jobs now", not "send it again".
         """
+
+        def give_up(error: BaseException) -> bool:
+            if not retry_rate_limits and too_many_requests(error):
+                return True
+            return not request_not_acted_on(error)
 
         @backoff.on_exception(
             self.backoff_wait_generator,
             TRANSIENT_ERRORS,
             max_tries=MAX_TRIES,
-            giveup=lambda error: not request_not_acted_on(error),
+            giveup=give_up,
             jitter=None,
             logger=logger,
         )

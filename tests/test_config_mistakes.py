@@ -61,7 +61,7 @@ def test_an_unknown_key_with_no_near_name_is_an_error_listing_what_is_known():
     assert problems_of({"elasticpath": {**EP, "store": "x"}, "warehouse": "y"}) == [
         "warehouse: unknown setting (`tap-exportjobs --about` lists the settings)",
         "elasticpath.store: unknown setting (elasticpath takes client_id, client_secret, "
-        "api_url, order_exports)",
+        "api_url, order_exports, max_jobs_in_flight)",
     ]
 
 

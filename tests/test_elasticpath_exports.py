@@ -1,8 +1,11 @@
-"""Order exports the tap creates itself: window by window, one job at a time, never twice."""
+"""Order exports the tap creates itself: window by window, one job at a time (the API runs
+them one at a time), never twice."""
 
 from __future__ import annotations
 
 import itertools
+import logging
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 from tests.conftest import ep_config
@@ -56,6 +59,7 @@ def test_jobs_are_created_one_at_a_time(ep):
     created = ep.created_jobs()
     for earlier, later in itertools.pairwise(created):
         assert later.created_at >= earlier.updated_at  # each waited for the one before
+    assert ep.max_created_unfinished == 1  # the default max_jobs_in_flight
 
 
 def test_the_users_filter_is_combined_with_each_window(ep):
@@ -72,18 +76,56 @@ def test_an_empty_window_is_done_and_not_created_again(ep):
     assert len(ep.created_jobs()) == 2 and again.records(JOBS) == []
 
 
-def test_a_failed_window_is_tried_again_next_run_and_later_windows_wait(ep):
+def test_a_failed_window_is_created_again_in_the_same_run_and_its_rows_land(ep, caplog):
     ep.generate_orders(100, _midnight(3), datetime.now(timezone.utc))
     ep.fail_created_jobs_with = "Internal error"
-    first = run_tap(_config(ep, days=2))
-    assert [r["status"] for r in first.records(JOBS)] == ["failed"]
-    assert len(ep.created_jobs()) == 1
 
-    ep.fail_created_jobs_with = None
-    second = run_tap(_config(ep, days=2), state=first.state)
-    assert _windows(ep)[0] == _windows(ep)[1]  # the same window, again
-    assert len(ep.created_jobs()) == 3
-    assert {r["job_id"] for r in second.records(ROWS)} == {j.id for j in ep.created_jobs()[1:]}
+    def only_the_first_fails(request) -> None:
+        if request.method == "POST" and request.path == "/v2/jobs":
+            ep.fail_created_jobs_with = None
+
+    ep.on_handled = only_the_first_fails
+    with caplog.at_level(logging.WARNING):
+        result = run_tap(_config(ep, days=2))
+    first, again, second = _windows(ep)
+    assert first == again != second  # the failed window keeps its place, then the next
+    assert {r["job_id"] for r in result.records(ROWS)} == {j.id for j in ep.created_jobs()[1:]}
+    assert "ended failed (Internal error); the window is created again" in caplog.text
+    assert result.state["bookmarks"][JOBS]["exports"]["order_export"] == {
+        "next_start": _midnight(0).isoformat()
+    }
+
+
+def test_a_window_whose_jobs_keep_failing_is_given_up_after_3_attempts_with_an_error(ep, caplog):
+    ep.generate_orders(100, _midnight(3), datetime.now(timezone.utc))
+    ep.fail_created_jobs_with = "Internal error"
+    with caplog.at_level(logging.WARNING):
+        first = run_tap(_config(ep, days=2))
+    assert Counter(_windows(ep)) == {window: 3 for window in set(_windows(ep))}
+    assert len(set(_windows(ep))) == 2
+    errors = [r.getMessage() for r in caplog.records if r.levelno == logging.ERROR]
+    assert len(errors) == 2 and all("attempt 3 of 3, the window is given up" in e for e in errors)
+    assert first.state["bookmarks"][JOBS]["exports"]["order_export"] == {
+        "next_start": _midnight(0).isoformat()
+    }
+    run_tap(_config(ep, days=2), state=first.state)
+    assert len(ep.created_jobs()) == 6
+
+
+def test_attempts_of_a_failed_window_count_across_runs(ep):
+    ep.generate_orders(100, _midnight(2), datetime.now(timezone.utc))
+    ep.fail_created_jobs_with = "Internal error"
+    ep.finish_after_polls = 10_000
+    first = run_tap(_config(ep, days=1, max_wait_seconds=0.2))
+    [window] = first.state["bookmarks"][JOBS]["exports"]["order_export"]["in_flight"]
+    assert window["attempts"] == 1 and window["id"] == ep.created_jobs()[0].id
+
+    ep.finish_after_polls = 1
+    second = run_tap(_config(ep, days=1), state=first.state)
+    assert len(ep.created_jobs()) == 3  # the one resumed, then 2 more: 3 in all
+    assert second.state["bookmarks"][JOBS]["exports"]["order_export"] == {
+        "next_start": _midnight(0).isoformat()
+    }
 
 
 def test_a_window_left_running_at_max_wait_is_resumed_not_created_again(ep):
@@ -91,14 +133,15 @@ def test_a_window_left_running_at_max_wait_is_resumed_not_created_again(ep):
     ep.finish_after_polls = 10_000
     first = run_tap(_config(ep, days=1, max_wait_seconds=0.2))
     assert len(ep.created_jobs()) == 1 and first.records(ROWS) == []
-    open_job = first.state["bookmarks"][JOBS]["exports"]["order_export"]["job"]
-    assert open_job["id"] == ep.created_jobs()[0].id
+    [open_window] = first.state["bookmarks"][JOBS]["exports"]["order_export"]["in_flight"]
+    open_id = open_window["id"]
+    assert open_id == ep.created_jobs()[0].id
 
     ep.finish_after_polls = 1
     second = run_tap(_config(ep, days=1), state=first.state)
     assert len(ep.created_jobs()) == 1
-    assert {r["job_id"] for r in second.records(ROWS)} == {open_job["id"]}
-    assert "job" not in second.state["bookmarks"][JOBS]["exports"]["order_export"]
+    assert {r["job_id"] for r in second.records(ROWS)} == {open_id}
+    assert "in_flight" not in second.state["bookmarks"][JOBS]["exports"]["order_export"]
 
 
 def test_a_created_job_is_in_state_before_the_tap_polls_it(ep):
@@ -110,13 +153,15 @@ def test_a_created_job_is_in_state_before_the_tap_polls_it(ep):
     states_with_job = [
         s
         for s in result.states
-        if s["bookmarks"]
-        .get(JOBS, {})
-        .get("exports", {})
-        .get("order_export", {})
-        .get("job", {})
-        .get("id")
-        == created.id
+        if created.id
+        in {
+            window.get("id")
+            for window in s["bookmarks"]
+            .get(JOBS, {})
+            .get("exports", {})
+            .get("order_export", {})
+            .get("in_flight", [])
+        }
     ]
     assert states_with_job, "the created job must be checkpointed"
     assert created.created_at <= first_get

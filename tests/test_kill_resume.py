@@ -8,11 +8,13 @@ import signal
 import subprocess
 from datetime import datetime, timedelta, timezone
 
-from tests.conftest import days_ago, ep_config
+from tests.conftest import days_ago, ep_config, m3ter_config
 from tests.tap_runner import ROOT, run_tap, tap_command, write_json
 
 JOBS = "elasticpath_export_jobs"
 ROWS = "elasticpath_export_rows"
+EXPORT_JOBS = "m3ter_data_export_jobs"
+EXPORT_ROWS = "m3ter_data_export_rows"
 
 
 def _big_csv(rows: int) -> bytes:
@@ -45,6 +47,14 @@ def _run_until(config_path, stop_when) -> list[dict]:
         process.stdout.close()
     assert process.returncode == -signal.SIGKILL, "the tap finished before it could be killed"
     return messages
+
+
+def jobs_in_flight(message: dict, stream: str, export: str) -> list[str]:
+    """The jobs a STATE message records as out for `export`'s windows."""
+    if message["type"] != "STATE":
+        return []
+    exports = message["value"].get("bookmarks", {}).get(stream, {}).get("exports", {})
+    return [w["id"] for w in exports.get(export, {}).get("in_flight", []) if w.get("id")]
 
 
 def test_a_run_killed_mid_file_resumes_from_its_last_state_and_loses_no_row(ep, files, tmp_path):
@@ -98,12 +108,7 @@ def test_a_run_killed_while_polling_a_created_export_does_not_create_it_again(ep
     )
 
     def job_recorded(message: dict) -> bool:
-        exports = (
-            (message.get("value", {}).get("bookmarks", {}).get(JOBS, {}).get("exports", {}))
-            if message["type"] == "STATE"
-            else {}
-        )
-        return "job" in exports.get("order_export", {})
+        return len(jobs_in_flight(message, JOBS, "order_export")) == 1
 
     killed = _run_until(write_json(tmp_path / "config.json", config), job_recorded)
     state = [m["value"] for m in killed if m["type"] == "STATE"][-1]
@@ -113,3 +118,34 @@ def test_a_run_killed_while_polling_a_created_export_does_not_create_it_again(ep
     resumed = run_tap(config, state=state)
     assert len(ep.created_jobs()) == 1
     assert {r["job_id"] for r in resumed.records(ROWS)} == {ep.created_jobs()[0].id}
+
+
+def test_a_run_killed_with_4_exports_in_flight_creates_none_of_them_again(m3, tmp_path):
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    m3.adhoc_finish_after_seconds = 600  # none finishes before the kill
+    export = {"name": "daily_usage", "source_type": "USAGE", "meter_ids": ["meter-1"]}
+    config = m3ter_config(
+        m3, start_date=(today - timedelta(days=12)).isoformat(), m3ter={"data_exports": [export]}
+    )
+
+    def four_in_flight(message: dict) -> bool:
+        return len(jobs_in_flight(message, EXPORT_JOBS, "daily_usage")) == 4
+
+    killed = _run_until(write_json(tmp_path / "config.json", config), four_in_flight)
+    state = [m["value"] for m in killed if m["type"] == "STATE"][-1]
+    first_four = set(jobs_in_flight({"type": "STATE", "value": state}, EXPORT_JOBS, "daily_usage"))
+    assert len(m3.requests_to(r"/dataexports/adhoc$", "POST")) == 4
+
+    for job in m3.export_jobs.values():
+        job.finish_after_seconds = 0.0
+    m3.adhoc_finish_after_seconds = 0.0
+    resumed = run_tap(config, state=state)
+    bodies = [r.json() for r in m3.requests_to(r"/dataexports/adhoc$", "POST")]
+    assert len(bodies) == 12  # the 4 in flight were resumed, only the 8 after them created
+    assert len({b["startDate"] for b in bodies}) == 12
+    rows = resumed.row_keys(EXPORT_ROWS)
+    assert len(rows) == len(set(rows)) == 12 * 20
+    assert first_four <= {job_id for job_id, _ in rows}
+    assert resumed.state["bookmarks"][EXPORT_JOBS]["exports"]["daily_usage"] == {
+        "next_start": today.isoformat()
+    }

@@ -305,7 +305,7 @@ def test_a_run_killed_while_polling_a_triggered_export_does_not_trigger_it_again
     from datetime import timedelta
 
     from tests.tap_runner import write_json
-    from tests.test_kill_resume import _run_until
+    from tests.test_kill_resume import _run_until, jobs_in_flight
 
     original = m3.add_export_job
     m3.add_export_job = lambda *a, **k: original(*a, **{**k, "finish_after_polls": 10_000})
@@ -313,12 +313,7 @@ def test_a_run_killed_while_polling_a_triggered_export_does_not_trigger_it_again
     config = m3ter_config(m3, start_date=start.isoformat(), m3ter={"data_exports": [USAGE_EXPORT]})
 
     def job_recorded(message: dict) -> bool:
-        exports = (
-            (message.get("value", {}).get("bookmarks", {}).get(EXPORT_JOBS, {}).get("exports", {}))
-            if message["type"] == "STATE"
-            else {}
-        )
-        return "job" in exports.get("daily_usage", {})
+        return len(jobs_in_flight(message, EXPORT_JOBS, "daily_usage")) == 1
 
     killed = _run_until(write_json(tmp_path / "config.json", config), job_recorded)
     state = [m["value"] for m in killed if m["type"] == "STATE"][-1]

@@ -19,6 +19,7 @@ from tap_exportjobs.jobs.record import (
 )
 from tap_exportjobs.jobs.stream import CheckpointMixin, FinishesJobRuns, JobStream
 from tap_exportjobs.jobs.timestamps import iso, parse_timestamp, utc_now
+from tap_exportjobs.jobs.windows import day_start, zone
 
 __all__ = [
     "CANCELED",
@@ -39,8 +40,10 @@ __all__ = [
     "FinishesJobRuns",
     "JobStream",
     "Ledger",
+    "day_start",
     "fingerprint",
     "iso",
     "parse_timestamp",
     "utc_now",
+    "zone",
 ]

@@ -2,7 +2,8 @@
 
 After a 5xx, a read timeout or a connection dropped once the request was sent, the job may
 exist. So creates are never retried blindly (`http.RetryPolicyMixin.send_create` retries
-only failures the server surely did not act on: 429, a refused connection). After such a
+only failures the server surely did not act on: 429 (except for export windows, where it
+lowers the budget of jobs in flight, see `pipeline.py`), a refused connection). After such a
 failure the tap asks the API for jobs matching what it asked for, made while the request
 was in flight (a provider's `find` callback), leaving out jobs it already knew:
 - exactly one: that is the job; it is adopted;
@@ -47,15 +48,17 @@ class Created:
 class CreatesOnce:
     """Mixed into a JobStream whose provider creates jobs."""
 
-    def request_create(self, path: str, *, json: t.Any) -> t.Any:
-        """POST a request that makes a job, never retried blindly (see the module doc)."""
+    def request_create(self, path: str, *, json: t.Any, retry_rate_limits: bool = True) -> t.Any:
+        """POST a request that makes a job, never retried blindly (see the module doc).
+        Without `retry_rate_limits` a 429 is raised for the caller (an export pipeline
+        takes it as "no more jobs now")."""
         prepared = self.build_prepared_request(  # type: ignore[attr-defined]
             method="POST",
             url=f"{self.url_base}{path}",  # type: ignore[attr-defined]
             json=json,
             headers=self.http_headers,  # type: ignore[attr-defined]
         )
-        response = self.send_create(prepared)  # type: ignore[attr-defined]
+        response = self.send_create(prepared, retry_rate_limits=retry_rate_limits)  # type: ignore[attr-defined]
         return response.json() if response.content else {}
 
     def create_once(

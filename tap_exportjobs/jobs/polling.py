@@ -19,6 +19,71 @@ if t.TYPE_CHECKING:
     from tap_exportjobs.jobs.ledger import Ledger
 
 
+class PollRounds:
+    """One shared schedule of poll rounds: the first look after `poll_interval_seconds`,
+    each later one 1.5 times as long after, up to `poll_interval_max_seconds`. Jobs may join
+    the set between rounds (a pipeline of exports); each round costs one request per job."""
+
+    def __init__(self, stream: t.Any, deadline: float) -> None:
+        self.stream = stream
+        self.deadline = deadline
+        self.interval = float(stream.config.get("poll_interval_seconds", 5))
+        self.ceiling = float(stream.config.get("poll_interval_max_seconds", 60))
+        self.began = time.monotonic()
+        self.rounds = 0
+
+    def next_round(
+        self, waiting: dict[str, dict], ledger: Ledger, context: Context | None
+    ) -> list[dict] | None:
+        """Wait for the next look and look at every job in `waiting`: those that finished
+        (or vanished) are taken out of it and returned. None when the deadline came first."""
+        stream = self.stream
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        pause = min(self.interval, remaining)
+        stream.logger.info(
+            "%s: waiting for %s; %.0fs waited so far, next look in %.0fs",
+            stream.name,
+            describe_jobs(waiting.values()),
+            time.monotonic() - self.began,
+            pause,
+        )
+        time.sleep(pause)
+        self.interval = min(self.interval * 1.5, self.ceiling)
+        self.rounds += 1
+        finished = []
+        for job_id in list(waiting):
+            raw = stream.fetch_job(job_id, context)
+            record = stream.to_record(raw, context) if raw else None
+            if record is None:
+                del waiting[job_id]
+                finished.append(stream._refetch(job_id, ledger, context))
+            elif record["is_terminal"]:
+                del waiting[job_id]
+                stream.logger.info(
+                    "%s: job %s is %s after %.0fs",
+                    stream.name,
+                    job_id,
+                    record["status"],
+                    time.monotonic() - self.began,
+                )
+                finished.append(record)
+            else:
+                waiting[job_id] = record
+        return finished
+
+    def left_running(self, records: t.Iterable[dict]) -> None:
+        for record in records:
+            self.stream.logger.info(
+                "%s: job %s is still %s after max_wait_seconds; it is kept in "
+                "state and looked at again next run",
+                self.stream.name,
+                record["id"],
+                record["status"],
+            )
+
+
 class Polls:
     """Mixed into JobStream (which provides fetch_job, to_record, _refetch and _emit)."""
 
@@ -40,47 +105,11 @@ class Polls:
     ) -> Iterator[dict]:
         """Yield each job once it is terminal, or as last seen when time runs out."""
         waiting = {r["id"]: r for r in records}
-        interval = float(self.config.get("poll_interval_seconds", 5))
-        ceiling = float(self.config.get("poll_interval_max_seconds", 60))
-        began = time.monotonic()
+        rounds = PollRounds(self, deadline)
         while waiting:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            finished = rounds.next_round(waiting, ledger, context)
+            if finished is None:
                 break
-            pause = min(interval, remaining)
-            self.logger.info(
-                "%s: waiting for %s; %.0fs waited so far, next look in %.0fs",
-                self.name,
-                describe_jobs(waiting.values()),
-                time.monotonic() - began,
-                pause,
-            )
-            time.sleep(pause)
-            interval = min(interval * 1.5, ceiling)
-            for job_id in list(waiting):
-                raw = self.fetch_job(job_id, context)
-                record = self.to_record(raw, context) if raw else None
-                if record is None:
-                    del waiting[job_id]
-                    yield self._refetch(job_id, ledger, context)
-                elif record["is_terminal"]:
-                    del waiting[job_id]
-                    self.logger.info(
-                        "%s: job %s is %s after %.0fs",
-                        self.name,
-                        job_id,
-                        record["status"],
-                        time.monotonic() - began,
-                    )
-                    yield record
-                else:
-                    waiting[job_id] = record
-        for record in waiting.values():
-            self.logger.info(
-                "%s: job %s is still %s after max_wait_seconds; it is kept in "
-                "state and looked at again next run",
-                self.name,
-                record["id"],
-                record["status"],
-            )
-            yield record
+            yield from finished
+        rounds.left_running(waiting.values())
+        yield from waiting.values()

@@ -301,14 +301,21 @@ class JobStream(
             if job_id not in found:
                 found[job_id] = self._refetch(job_id, ledger, context)
 
+        # Jobs out for export windows are polled with the exports' pipeline, not here.
+        held = self.jobs_out_for_windows(ledger)
         yield from self._settle(
-            sorted(found.values(), key=lambda r: sort_key(r["created_at"])),
+            sorted(
+                (r for r in found.values() if r["id"] not in held),
+                key=lambda r: sort_key(r["created_at"]),
+            ),
             ledger,
             context,
             run.deadline,
         )
-        for spec in self.export_specs(context):
-            yield from self._run_export(spec, ledger, context, run.deadline)
+        listed = {job_id: found[job_id] for job_id in held if job_id in found}
+        yield from self._run_exports(
+            self.export_specs(context), ledger, context, run.deadline, listed
+        )
         if self.parent_stream_type is None:
             self.finish_run()
 

@@ -89,8 +89,22 @@ SETTINGS = th.Property(
                     description="Extra order filter, e.g. eq(payment,paid), combined "
                     "with the window's created_at bounds",
                 ),
+                th.Property(
+                    "lag_hours",
+                    th.NumberType,
+                    default=0,
+                    description="Hours to wait after a day ended before exporting it, for "
+                    "orders that arrive late",
+                ),
             ),
             description="Order exports the tap creates itself",
+        ),
+        th.Property(
+            "max_jobs_in_flight",
+            th.IntegerType,
+            default=1,
+            description="Export jobs created and waited for at once. The API runs jobs one "
+            "at a time, first in first out, so more only queue there",
         ),
     ),
     description="Elastic Path Commerce Cloud (Exporter Service). Present = enabled.",
@@ -103,6 +117,10 @@ def validate(block: dict) -> list[str]:
     exports = block.get("order_exports") or {}
     if exports.get("window_days", 1) < 1:
         problems.append("elasticpath.order_exports.window_days must be at least 1")
+    if (exports.get("lag_hours") or 0) < 0:
+        problems.append("elasticpath.order_exports.lag_hours must not be negative")
+    if block.get("max_jobs_in_flight", 1) < 1:
+        problems.append("elasticpath.max_jobs_in_flight must be at least 1")
     extra = exports.get("filter") or ""
     clauses = [c for c in extra.split(":") if c.strip()]
     if len(clauses) > MAX_FILTER_CLAUSES - 2:
@@ -253,15 +271,20 @@ class ElasticPathExportJobsStream(JobStream):
         exports = self.settings.get("order_exports") or {}
         if not exports.get("enabled"):
             return []
-        start = self.start_date().replace(hour=0, minute=0, second=0, microsecond=0)
+        # Windows are UTC days: the filter takes created_at as YYYY-MM-DD only (and `:`
+        # joins clauses, so no timestamp could be sent), so no other zone's day can be asked.
         return [
             ExportSpec(
                 key="order_export",
                 window_days=int(exports.get("window_days") or 1),
                 fingerprint=fingerprint(exports.get("filter") or ""),
-                first_start=start,
+                first_start=self.start_date().replace(hour=0, minute=0, second=0, microsecond=0),
+                lag_hours=float(exports.get("lag_hours") or 0),
             )
         ]
+
+    def max_jobs_in_flight(self) -> int:
+        return int(self.settings.get("max_jobs_in_flight") or 1)
 
     def create_export_job(
         self, spec: ExportSpec, window: ExportWindow, context: Context | None
@@ -274,7 +297,8 @@ class ElasticPathExportJobsStream(JobStream):
         if extra:
             clauses.append(extra.strip().strip(":"))
         body = {"data": {"type": "job", "job_type": "order_export", "filter": ":".join(clauses)}}
-        return _single(self.request_create("/v2/jobs", json=body))
+        # A 429 here means "no more jobs now": the export pipeline lowers its budget.
+        return _single(self.request_create("/v2/jobs", json=body, retry_rate_limits=False))
 
     def find_created_jobs(
         self,

@@ -170,6 +170,9 @@ class FakeElasticPath(FakeHost):
         self.jobs: dict[str, FakeJob] = {}
         self.orders: list[dict] = []
         self.fail_created_jobs_with: str | None = None
+        #: The most jobs created through the API that were unfinished at once (counted at
+        #: each create).
+        self.max_created_unfinished = 0
         self.route("POST", r"/oauth/access_token", self._token)
         self.route("GET", r"/v2/jobs", self._list)
         self.route("POST", r"/v2/jobs", self._create)
@@ -479,6 +482,9 @@ class FakeElasticPath(FakeHost):
             )
             self.jobs[job.id] = job
             body = self._job_json(job)
+            self._progress()  # jobs on a clock finish whether or not anyone looks
+            unfinished = [j for j in self.created_jobs() if j.state in ("pending", "running")]
+            self.max_created_unfinished = max(self.max_created_unfinished, len(unfinished))
         if self.create_style == "moltin":
             return json_response({"data": body}, 201)
         return json_response({"data": [body]}, 202)

@@ -85,6 +85,10 @@ class FakeExportJob:
     completed_at: float | None = None
     #: Ad-hoc exports may name destinations themselves (scheduled ones, through the schedule).
     destination_ids: list[str] = field(default_factory=list)
+    #: Finish this long (wall time) after creation instead of after `finish_after_polls`.
+    finish_after_seconds: float | None = None
+    #: End FAILED instead of SUCCEEDED.
+    fails: bool = False
 
 
 class FakeM3ter(FakeHost):
@@ -136,6 +140,12 @@ class FakeM3ter(FakeHost):
         #: True, each gets one of its own (an AD_HOC schedule); when False, none.
         self.adhoc_schedule_ids = False
         self.export_jobs: dict[str, FakeExportJob] = {}
+        #: Ad-hoc exports run this long (wall time) each; None: `finish_after_polls`.
+        self.adhoc_finish_after_seconds: float | None = None
+        #: Ad-hoc exports still to end FAILED instead of succeeding.
+        self.fail_adhoc_exports = 0
+        #: The most ad-hoc exports unfinished at once (counted at each trigger).
+        self.max_adhoc_unfinished = 0
         self.schedules: dict[str, dict] = {}
         files.clock = self.now
         self.route("POST", r"/oauth/token", self._token)
@@ -490,9 +500,27 @@ class FakeM3ter(FakeHost):
         if job.status in ("PENDING", "RUNNING"):
             job.observations += 1
             job.status = "RUNNING"
-            if job.observations >= job.finish_after_polls:
-                job.status = "SUCCEEDED"
+            if job.finish_after_seconds is not None:
+                done = self.now() - job.created_at >= job.finish_after_seconds
+            else:
+                done = job.observations >= job.finish_after_polls
+            if done:
+                job.status = "FAILED" if job.fails else "SUCCEEDED"
                 job.completed_at = self.now()
+
+    def _adhoc_unfinished(self) -> int:
+        """Ad-hoc exports not finished by now (a job on a clock finishes whether or not
+        anyone looks)."""
+        return sum(
+            1
+            for job in self.export_jobs.values()
+            if job.request
+            and job.status in ("PENDING", "RUNNING")
+            and not (
+                job.finish_after_seconds is not None
+                and self.now() - job.created_at >= job.finish_after_seconds
+            )
+        )
 
     def _lookup_json(self, job: FakeLookupJob) -> dict:
         untyped_time = UNTYPED_TIME_STYLES[list(self.lookup_jobs).index(job.id) % 5]
@@ -673,6 +701,11 @@ class FakeM3ter(FakeHost):
             ad_hoc=True,
         )
         self.export_jobs[job_id].request = body
+        self.export_jobs[job_id].finish_after_seconds = self.adhoc_finish_after_seconds
+        if self.fail_adhoc_exports:
+            self.fail_adhoc_exports -= 1
+            self.export_jobs[job_id].fails = True
+        self.max_adhoc_unfinished = max(self.max_adhoc_unfinished, self._adhoc_unfinished())
         if self.adhoc_schedule_ids:
             schedule = self.add_schedule(source_type=source)
             schedule["scheduleType"] = "AD_HOC"

@@ -17,11 +17,14 @@ from tap_exportjobs.jobs import (
     ExportSpec,
     ExportWindow,
     JobStream,
+    day_start,
     fingerprint,
     parse_timestamp,
     utc_now,
+    zone,
 )
 from tap_exportjobs.jobs.files import FileGoneError
+from tap_exportjobs.jobs.windows import latest_window
 from tap_exportjobs.providers.m3ter.api import (
     JOB_STATUSES,
     LINK_REFUSED_STATUSES,
@@ -29,11 +32,13 @@ from tap_exportjobs.providers.m3ter.api import (
     m3ter_time,
 )
 from tap_exportjobs.providers.m3ter.settings import (
+    DEFAULT_JOBS_IN_FLIGHT,
     EXPORT_DOWNLOAD_WINDOW,
     EXPORT_FILE_FORMATS,
     PAGE_SIZE,
     REFUSED_FOR_GOOD,
     USAGE_FILTERS,
+    WINDOW_KEYS,
 )
 from tap_exportjobs.reports import ReportRowsStream
 
@@ -87,27 +92,39 @@ class DataExportJobsStream(M3terAPI, JobStream):
     # -- ad-hoc exports the tap triggers (data_exports) -------------------------------
 
     def export_specs(self, context: Context | None) -> list[ExportSpec]:
-        today = utc_now().replace(hour=0, minute=0, second=0, microsecond=0)
         specs = []
         for export in self.settings.get("data_exports") or []:
             days = int(export.get("window_days") or 1)
             usage = export["source_type"] == "USAGE"
+            timezone = export.get("timezone") or "UTC"
+            lag_hours = float(export.get("lag_hours") or 0)
+            tz = zone(timezone)
             specs.append(
                 ExportSpec(
                     key=export["name"],
                     window_days=days,
-                    fingerprint=fingerprint(sorted(export.items(), key=lambda kv: kv[0])),
+                    fingerprint=fingerprint(
+                        sorted(
+                            ((k, v) for k, v in export.items() if k not in WINDOW_KEYS),
+                            key=lambda kv: kv[0],
+                        )
+                    ),
                     # Usage is a time range: every window from start_date. Operational data is
                     # a snapshot of now: only the latest window.
                     first_start=(
-                        self.start_date().replace(hour=0, minute=0, second=0, microsecond=0)
+                        day_start(self.start_date(), tz)
                         if usage
-                        else today - timedelta(days=days)
+                        else latest_window(utc_now(), days, tz, timedelta(hours=lag_hours)).start
                     ),
                     catch_up=usage,
+                    timezone=timezone,
+                    lag_hours=lag_hours,
                 )
             )
         return specs
+
+    def max_jobs_in_flight(self) -> int:
+        return int(self.settings.get("max_jobs_in_flight") or DEFAULT_JOBS_IN_FLIGHT)
 
     def create_export_job(
         self, spec: ExportSpec, window: ExportWindow, context: Context | None
@@ -123,7 +140,10 @@ class DataExportJobsStream(M3terAPI, JobStream):
                 body[api_key] = export.get(key) or []
         else:
             body["operationalDataTypes"] = export["operational_data_types"]
-        job_id = self.request_create("/dataexports/adhoc", json=body)["jobId"]
+        # A 429 here means "no more jobs now": the export pipeline lowers its budget.
+        job_id = self.request_create("/dataexports/adhoc", json=body, retry_rate_limits=False)[
+            "jobId"
+        ]
         job = self.fetch_job(job_id, context)
         if job is None:
             raise FatalAPIError(
@@ -214,7 +234,8 @@ class DataExportJobsStream(M3terAPI, JobStream):
         the API do not say theirs)."""
         exports = self.get_context_state(context).get("exports", {})
         for export in self.settings.get("data_exports") or []:
-            if ((exports.get(export["name"]) or {}).get("job") or {}).get("id") == job_id:
+            windows = (exports.get(export["name"]) or {}).get("in_flight") or []
+            if any(window.get("id") == job_id for window in windows):
                 return EXPORT_FILE_FORMATS[export.get("export_file_format", "CSV")]
         return None
 

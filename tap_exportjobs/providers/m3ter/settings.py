@@ -7,6 +7,8 @@ from datetime import timedelta
 
 from singer_sdk import typing as th
 
+from tap_exportjobs.jobs.windows import zone
+
 if t.TYPE_CHECKING:
     pass
 
@@ -21,6 +23,11 @@ REFUSED_FOR_GOOD = ("HTTP 400", "HTTP 404", "HTTP 410")
 DOWNLOAD_CONTENT_TYPES = {"csv": "text/csv", "jsonl": "application/jsonl"}
 EXPORT_FILE_FORMATS = {"CSV": "csv", "JSONL": "ndjson"}
 SOURCE_TYPES = ["USAGE", "OPERATIONAL"]
+#: Ad-hoc exports run side by side in m3ter; a few at once keeps a backfill short.
+DEFAULT_JOBS_IN_FLIGHT = 4
+#: data_exports keys that say when windows are exported, not what a job asks for (left out
+#: of its fingerprint, so setting them keeps the jobs in flight).
+WINDOW_KEYS = frozenset({"timezone", "lag_hours"})
 #: data_exports keys -> the ad-hoc request's own names
 USAGE_FILTERS = {
     "meter_ids": "meterIds",
@@ -94,6 +101,20 @@ SETTINGS = th.Property(
                         description="Days per USAGE window, or between OPERATIONAL snapshots",
                     ),
                     th.Property(
+                        "timezone",
+                        th.StringType,
+                        default="UTC",
+                        description="IANA time zone whose days the windows are (DST-aware); "
+                        "a day is exported once it has ended there",
+                    ),
+                    th.Property(
+                        "lag_hours",
+                        th.NumberType,
+                        default=0,
+                        description="Hours to wait after a day ended before exporting it, "
+                        "for usage that arrives late",
+                    ),
+                    th.Property(
                         "operational_data_types",
                         th.ArrayType(th.StringType),
                         description="OPERATIONAL: e.g. BILLS, ACCOUNTS, PLANS",
@@ -116,6 +137,13 @@ SETTINGS = th.Property(
             ),
             description="Ad-hoc exports the tap triggers through /dataexports/adhoc",
         ),
+        th.Property(
+            "max_jobs_in_flight",
+            th.IntegerType,
+            default=DEFAULT_JOBS_IN_FLIGHT,
+            description="Ad-hoc export jobs created and waited for at once (data_exports "
+            "windows, shared fairly between the exports)",
+        ),
     ),
     description="m3ter. Present = enabled.",
 )
@@ -123,6 +151,8 @@ SETTINGS = th.Property(
 
 def validate(block: dict) -> list[str]:
     problems = []
+    if block.get("max_jobs_in_flight", DEFAULT_JOBS_IN_FLIGHT) < 1:
+        problems.append("m3ter.max_jobs_in_flight must be at least 1")
     ids = block.get("lookup_table_ids")
     if ids is not None and not all(isinstance(i, str) and i for i in ids):
         problems.append("m3ter.lookup_table_ids must be a list of lookup table ids")
@@ -133,6 +163,12 @@ def validate(block: dict) -> list[str]:
         where = f"m3ter.data_exports[{export.get('name')}]"
         if (export.get("window_days") or 1) < 1:
             problems.append(f"{where}.window_days must be at least 1")
+        try:
+            zone(export.get("timezone"))
+        except ValueError as error:
+            problems.append(f"{where}.timezone: {error}")
+        if (export.get("lag_hours") or 0) < 0:
+            problems.append(f"{where}.lag_hours must not be negative")
         if export.get("source_type") == "OPERATIONAL" and not export.get("operational_data_types"):
             problems.append(f"{where}.operational_data_types is required for OPERATIONAL")
     return problems
