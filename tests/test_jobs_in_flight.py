@@ -156,7 +156,7 @@ def test_no_job_is_created_when_less_time_is_left_than_jobs_have_been_taking(m3,
             **config,
             "poll_interval_seconds": 0.1,
             "poll_interval_max_seconds": 0.1,
-            "max_wait_seconds": 2.6,
+            "max_wait_seconds": 2.8,
         }
     )
 
