@@ -13,7 +13,7 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_exportjobs.auth import ClientCredentialsAuthenticator
-from tap_exportjobs.jobs import parse_timestamp
+from tap_exportjobs.jobs import JobStream, parse_timestamp
 from tap_exportjobs.jobs.files import DEFAULT_MAX_FILE_ATTEMPTS
 from tap_exportjobs.providers import PROVIDERS
 
@@ -103,9 +103,13 @@ class TapExportJobs(Tap):
         super().__init__(*args, **kwargs)
 
     def sync_all(self) -> None:
-        """Sync everything; then, if a file could not be read, fail naming each one (its job
-        is in state as owed, every other file as done) so that a scheduler alerts."""
+        """Sync everything; then move each job stream's bookmark (once, after all its
+        partitions) and write the state; then, if a file could not be read, fail naming each
+        one (its job is in state as owed, every other file as done) so a scheduler alerts."""
         super().sync_all()
+        for stream in self.streams.values():
+            if isinstance(stream, JobStream) and stream.finish_run():
+                stream.checkpoint()
         if self.unreadable_files:
             raise UnreadableFilesError(
                 f"{len(self.unreadable_files)} file(s) could not be read and will be tried "

@@ -400,10 +400,10 @@ def test_a_pending_job_of_a_table_no_longer_selected_stops_holding_state_after_a
     from datetime import timedelta
     from unittest import mock
 
-    from tap_exportjobs.jobs import stream
+    from tap_exportjobs.jobs import run
 
-    later = stream.utc_now() + timedelta(days=8)
-    with mock.patch.object(stream, "utc_now", return_value=later):
+    later = run.utc_now() + timedelta(days=8)
+    with mock.patch.object(run, "utc_now", return_value=later):
         second = run_tap(narrowed, state=first.state)
     ledger = second.state["bookmarks"][LOOKUP_JOBS]["jobs"]
     assert all(entry["status"] != "pending" for entry in ledger.values())

@@ -17,7 +17,7 @@ from tap_exportjobs.jobs.record import (
     TERMINAL,
     UNKNOWN,
 )
-from tap_exportjobs.jobs.stream import CheckpointMixin, FinishesJobRuns, JobStream
+from tap_exportjobs.jobs.stream import CheckpointMixin, JobStream
 from tap_exportjobs.jobs.timestamps import iso, parse_timestamp, utc_now
 from tap_exportjobs.jobs.windows import day_start, zone
 
@@ -37,7 +37,6 @@ __all__ = [
     "DownloadLink",
     "ExportSpec",
     "ExportWindow",
-    "FinishesJobRuns",
     "JobStream",
     "Ledger",
     "day_start",

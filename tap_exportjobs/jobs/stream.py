@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import abc
 import logging
-import time
 import typing as t
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 
@@ -28,15 +26,14 @@ from tap_exportjobs.jobs.files import FollowsFiles
 from tap_exportjobs.jobs.ledger import FILE_SETTLED, Ledger
 from tap_exportjobs.jobs.normalize import NormalizesJobs
 from tap_exportjobs.jobs.polling import Polls
-from tap_exportjobs.jobs.progress import RunTally
 from tap_exportjobs.jobs.record import (
     DEFAULT_LOOKBACK,
     JOB_CORE_PROPERTIES,
     PENDING,
     SUCCEEDED,
 )
+from tap_exportjobs.jobs.run import RunsOnce
 from tap_exportjobs.jobs.timestamps import (
-    CLOCK_SKEW_MARGIN,
     parse_timestamp,
     sort_key,
     utc_now,
@@ -50,19 +47,6 @@ if t.TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 
-@dataclass
-class _Run:
-    """One sync of a job stream: where listing starts, when waiting stops, what was seen."""
-
-    bookmark: str | None
-    since: datetime
-    deadline: float
-    listing_began: datetime
-    follows_files: bool
-    newest_listed: str | None = None
-    tally: RunTally = field(default_factory=RunTally)
-
-
 class CheckpointMixin:
     """Write a STATE message now, mid-stream, with the SDK's own writer."""
 
@@ -72,6 +56,7 @@ class CheckpointMixin:
 
 
 class JobStream(
+    RunsOnce,
     NormalizesJobs,
     Polls,
     FollowsFiles,
@@ -114,7 +99,6 @@ class JobStream(
         #: Job records being emitted whose file is being read (see FollowsFiles).
         self._in_hand: dict[str, dict] = {}
         self._warned_statuses: set[str] = set()
-        self._run: _Run | None = None
 
     @classmethod
     def build_schema(cls) -> dict:
@@ -217,73 +201,8 @@ class JobStream(
     def partition_of(self, context: Context | None) -> dict:
         return {p.name: (context or {}).get(p.name) for p in self.partition_properties}
 
-    def _begin_run(self) -> _Run:
-        """What holds for the whole sync, across every partition it runs for."""
-        if self._run is None:
-            state = self.get_context_state(None)
-            bookmark = state.get("replication_key_value")
-            since = max(filter(None, [parse_timestamp(bookmark), self.start_date()]))
-            follows_files = self.follows_files()
-            if follows_files and state.get("files_followed") is False:
-                # Files were not read when the bookmark moved: list from start_date again so
-                # a newly selected rows stream gets its history, like any Singer stream.
-                self.logger.info(
-                    "%s: files are read this run but were not before; listing jobs again "
-                    "from start_date so that their files are read too",
-                    self.name,
-                )
-                since = self.start_date()
-            self._run = _Run(
-                bookmark=bookmark,
-                since=since,
-                deadline=time.monotonic() + float(self.config.get("max_wait_seconds", 600)),
-                listing_began=utc_now(),
-                follows_files=follows_files,
-            )
-        return self._run
-
-    def finish_run(self) -> None:
-        """Move the bookmark once every partition of this sync is done.
-
-        Moving it after one partition would let the next run skip older jobs of partitions
-        this run had not reached yet.
-        """
-        if self._run is None:
-            return
-        state = self.get_context_state(None)
-        ledger = self.ledger(None)
-        self._drop_abandoned(ledger)
-        state["replication_key"] = self.replication_key
-        state["replication_key_value"] = ledger.advance_bookmark(
-            self._run.bookmark,
-            self._run.newest_listed,
-            self._run.listing_began - CLOCK_SKEW_MARGIN,
-        )
-        state["files_followed"] = self._run.follows_files
-        self.logger.info("%s: %s", self.name, self._run.tally.summary(ledger))
-        self._run = None
-
-    def _drop_abandoned(self, ledger: Ledger) -> None:
-        """Forget unsettled jobs older than the API keeps jobs that no run can look at any
-        more (e.g. their partition is no longer selected), so they cannot hold the bookmark
-        and the ledger forever."""
-        if not self.job_lifetime:
-            return
-        cutoff = utc_now() - self.job_lifetime
-        for job_id in ledger.unsettled_ids():
-            created = parse_timestamp(ledger.jobs[job_id].get("created_at"))
-            if created and created < cutoff:
-                self.logger.warning(
-                    "%s: job %s has been unsettled for longer than the API keeps jobs (%s); "
-                    "it is no longer followed",
-                    self.name,
-                    job_id,
-                    self.job_lifetime,
-                )
-                del ledger.jobs[job_id]
-
     def get_records(self, context: Context | None) -> Iterator[dict]:
-        run = self._begin_run()
+        run = self.begin_run()
         ledger = self.ledger(context)
         partition = self.partition_of(context)
 
@@ -316,8 +235,6 @@ class JobStream(
         yield from self._run_exports(
             self.export_specs(context), ledger, context, run.deadline, listed
         )
-        if self.parent_stream_type is None:
-            self.finish_run()
 
     def _emit(self, record: dict, ledger: Ledger) -> Iterator[dict]:
         """Yield the record if it is news: a new job, a changed status, or a file still owed.
@@ -360,16 +277,3 @@ class JobStream(
         """Rows are synced only for jobs whose file is owed; the context carries ids only."""
         if record["id"] in self._needs_file:
             yield {**(context or {}), "job_id": record["id"]}
-
-
-class FinishesJobRuns:
-    """Mixed into a top-level stream that has job streams below it (e.g. tables ->
-    revisions -> jobs): once its own records, and so every descendant's, are synced, the job
-    streams below move their bookmarks (see `JobStream.finish_run`)."""
-
-    def get_records(self, context: Context | None) -> Iterator[dict]:
-        yield from super().get_records(context)  # type: ignore[misc]
-        if self.parent_stream_type is None:  # type: ignore[attr-defined]
-            for stream in self.descendent_streams:  # type: ignore[attr-defined]
-                if isinstance(stream, JobStream):
-                    stream.finish_run()

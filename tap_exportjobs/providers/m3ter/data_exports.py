@@ -69,7 +69,7 @@ class DataExportJobsStream(M3terAPI, JobStream):
 
     def get_url_params(self, context: Context | None, next_page_token: str | None) -> dict:
         params = super().get_url_params(context, next_page_token)
-        params["dateCreatedStart"] = m3ter_time(self._begin_run().since)
+        params["dateCreatedStart"] = m3ter_time(self.listing_since)
         return params
 
     def normalize_job(self, raw: dict, context: Context | None) -> dict:

@@ -15,7 +15,6 @@ from singer_sdk import typing as th
 from tap_exportjobs.entities import ModifiedEntities
 from tap_exportjobs.http import RetryPolicyMixin
 from tap_exportjobs.jobs import (
-    FinishesJobRuns,
     parse_timestamp,
 )
 from tap_exportjobs.jobs.record import free_form_object
@@ -50,7 +49,7 @@ class ExportDestinationsStream(ModifiedEntities, M3terAPI, RetryPolicyMixin, RES
     ).to_dict()
 
 
-class LookupTablesStream(FinishesJobRuns, ModifiedEntities, M3terAPI, RetryPolicyMixin, RESTStream):
+class LookupTablesStream(ModifiedEntities, M3terAPI, RetryPolicyMixin, RESTStream):
     """Tables emitted when they or their active revision changed; every one is walked."""
 
     name = "m3ter_lookup_tables"
