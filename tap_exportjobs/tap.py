@@ -103,12 +103,17 @@ class TapExportJobs(Tap):
         super().__init__(*args, **kwargs)
 
     def sync_all(self) -> None:
-        """Sync everything; then move each job stream's bookmark (once, after all its
-        partitions) and write the state; then, if a file could not be read, fail naming each
+        """Sync everything; then wait for the jobs that job streams under a parent set
+        aside (all partitions as one set), move each job stream's bookmark (once, after all
+        its partitions) and write the state; then, if a file could not be read, fail naming each
         one (its job is in state as owed, every other file as done) so a scheduler alerts."""
         super().sync_all()
         for stream in self.streams.values():
-            if isinstance(stream, JobStream) and stream.finish_run():
+            if not isinstance(stream, JobStream):
+                continue
+            if stream.has_jobs_to_drain():
+                stream.drain_jobs()
+            if stream.finish_run():
                 stream.checkpoint()
         if self.unreadable_files:
             raise UnreadableFilesError(

@@ -59,23 +59,25 @@ def test_a_job_someone_else_creates_between_the_listing_and_the_taps_own_export_
 def test_a_job_made_in_one_table_while_a_later_table_is_walked_is_not_skipped(m3, monkeypatch):
     first_table, (first_revision,) = m3.add_table("first", FIELDS)
     later_table, (later_revision,) = m3.add_table("later", FIELDS)
-    m3.add_lookup_job(first_table, first_revision, status="PENDING", finish_after_polls=3)
     made = {}
-    fetch = LookupTableDataJobsStream.fetch_job
+    listing = LookupTableDataJobsStream.request_records
 
-    def others_work_while_the_tap_waits(self, job_id, context):
-        if not made:  # while the tap polls the first table, others make jobs in both tables
+    def others_work_while_the_tap_walks(self, context):
+        if context["lookupTableId"] == later_table and not made:
+            # The first table was listed already; others make a job there, then one here.
             made["first"] = m3.add_lookup_job(
                 first_table, first_revision, type="COPY", created_at=m3.now()
             )
             made["later"] = m3.add_lookup_job(
                 later_table, later_revision, type="COPY", created_at=m3.now() + 1
             )
-        return fetch(self, job_id, context)
+        return listing(self, context)
 
-    monkeypatch.setattr(LookupTableDataJobsStream, "fetch_job", others_work_while_the_tap_waits)
+    monkeypatch.setattr(
+        LookupTableDataJobsStream, "request_records", others_work_while_the_tap_walks
+    )
     first = run_tap(m3ter_config(m3))
-    assert made["later"] in {r["id"] for r in first.records(LOOKUP_JOBS)}
+    assert {r["id"] for r in first.records(LOOKUP_JOBS)} == {made["later"]}
 
     second = run_tap(m3ter_config(m3), state=first.state)
     assert [r["id"] for r in second.records(LOOKUP_JOBS)] == [made["first"]]

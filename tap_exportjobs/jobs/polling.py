@@ -54,11 +54,13 @@ class PollRounds:
         self.rounds += 1
         finished = []
         for job_id in list(waiting):
-            raw = stream.fetch_job(job_id, context)
-            record = stream.to_record(raw, context) if raw else None
+            # Jobs of several partitions may wait together: each is looked at in its own.
+            job_context = stream.context_of(waiting[job_id]) or context
+            raw = stream.fetch_job(job_id, job_context)
+            record = stream.to_record(raw, job_context) if raw else None
             if record is None:
                 del waiting[job_id]
-                finished.append(stream._refetch(job_id, ledger, context))
+                finished.append(stream._refetch(job_id, ledger, job_context))
             elif record["is_terminal"]:
                 del waiting[job_id]
                 stream.logger.info(
@@ -85,7 +87,14 @@ class PollRounds:
 
 
 class Polls:
-    """Mixed into JobStream (which provides fetch_job, to_record, _refetch and _emit)."""
+    """Mixed into JobStream (which provides fetch_job, to_record, _refetch and _emit).
+
+    A stream that runs once per parent record (a partition) does not wait partition after
+    partition: its unfinished jobs are set aside (`_waiting_jobs`), and jobs it wants to
+    create wait for a slot of the budget (`wait_for_slot`); once every partition is walked,
+    the tap drains them as one set on one schedule (`drain`), creating queued jobs as slots
+    free, and emits each job, with its rows, as soon as it finishes.
+    """
 
     def _settle(
         self, records: list[dict], ledger: Ledger, context: Context | None, deadline: float
@@ -95,10 +104,61 @@ class Polls:
         for record in records:
             if record["is_terminal"] or not self.worth_waiting_for(record):
                 yield from self._emit(record, ledger)
+            elif self.parent_stream_type is not None:
+                self._waiting_jobs[record["id"]] = record  # polled with the others, in drain
             else:
                 waiting.append(record)
         for record in self._poll(waiting, ledger, context, deadline):
             yield from self._emit(record, ledger)
+
+    def slots_free(self) -> int:
+        """Jobs this stream may still have running server-side before the budget is spent."""
+        return self.max_jobs_in_flight() - len(self._waiting_jobs)
+
+    def wait_for_slot(self, context: Context, create: t.Callable[[], dict | None]) -> None:
+        """Create a job once a slot is free, in the drain: `create` returns the API's job."""
+        self._queued_creates.append((dict(context), create))
+
+    def has_jobs_to_drain(self) -> bool:
+        return bool(self._waiting_jobs or self._queued_creates)
+
+    def drain(self) -> Iterator[dict]:
+        """Poll every set-aside job as one set, creating queued jobs as slots free; emit each
+        job as it finishes, and at the deadline every one still running as last seen."""
+        run = self.begin_run()
+        ledger = self.ledger(None)
+        waiting, self._waiting_jobs = self._waiting_jobs, {}
+        rounds = PollRounds(self, run.deadline)
+        while True:
+            while self._queued_creates and len(waiting) < self.max_jobs_in_flight():
+                context, create = self._queued_creates.pop(0)
+                raw = create()
+                if raw is None:
+                    continue
+                record = self.to_record(raw, context)
+                if record["is_terminal"]:
+                    yield from self._emit(record, ledger)
+                else:
+                    waiting[record["id"]] = record
+            if not waiting:
+                break
+            finished = rounds.next_round(waiting, ledger, None)
+            if finished is None:
+                break
+            for record in finished:
+                yield from self._emit(record, ledger)
+        rounds.left_running(waiting.values())
+        for record in waiting.values():
+            yield from self._emit(record, ledger)
+        if self._queued_creates:
+            self.logger.info(
+                "%s: %d job(s) not created in this run: no slot of max_jobs_in_flight (%d) "
+                "freed before max_wait_seconds; created next run",
+                self.name,
+                len(self._queued_creates),
+                self.max_jobs_in_flight(),
+            )
+            self._queued_creates = []
 
     def _poll(
         self, records: list[dict], ledger: Ledger, context: Context | None, deadline: float

@@ -98,6 +98,10 @@ class JobStream(
         self._needs_file: set[str] = set()
         #: Job records being emitted whose file is being read (see FollowsFiles).
         self._in_hand: dict[str, dict] = {}
+        #: Unfinished jobs of every partition, and creates waiting for a slot (see Polls).
+        self._waiting_jobs: dict[str, dict] = {}
+        self._queued_creates: list[tuple[dict, t.Callable[[], dict | None]]] = []
+        self._draining = False
         self._warned_statuses: set[str] = set()
 
     @classmethod
@@ -201,7 +205,28 @@ class JobStream(
     def partition_of(self, context: Context | None) -> dict:
         return {p.name: (context or {}).get(p.name) for p in self.partition_properties}
 
+    def context_of(self, record: dict) -> dict | None:
+        """The partition a job record belongs to, as a context (None without partitions)."""
+        partition = {k: v for k, v in self.partition_of(record).items() if v is not None}
+        return partition or None
+
+    def drain_jobs(self) -> None:
+        """Sync the jobs set aside while the partitions were walked (see Polls.drain): the
+        SDK's own sync writes their records and their rows, as for any other record."""
+        self._draining = True
+        try:
+            self.sync()
+        finally:
+            self._draining = False
+
+    def after_jobs_emitted(self) -> None:
+        """Called once a partition's jobs (or the drained ones) are all emitted."""
+
     def get_records(self, context: Context | None) -> Iterator[dict]:
+        if self._draining:
+            yield from self.drain()
+            self.after_jobs_emitted()
+            return
         run = self.begin_run()
         ledger = self.ledger(context)
         partition = self.partition_of(context)
@@ -235,6 +260,7 @@ class JobStream(
         yield from self._run_exports(
             self.export_specs(context), ledger, context, run.deadline, listed
         )
+        self.after_jobs_emitted()
 
     def _emit(self, record: dict, ledger: Ledger) -> Iterator[dict]:
         """Yield the record if it is news: a new job, a changed status, or a file still owed.
@@ -274,6 +300,7 @@ class JobStream(
         ledger.record_emitted(record, wants_file=wants_file, partition=self.partition_of(record))
 
     def generate_child_contexts(self, record: dict, context: Context | None) -> Iterable[dict]:
-        """Rows are synced only for jobs whose file is owed; the context carries ids only."""
+        """Rows are synced only for jobs whose file is owed; the context carries ids only,
+        the job's own partition's (a drained job is emitted outside its partition's sync)."""
         if record["id"] in self._needs_file:
-            yield {**(context or {}), "job_id": record["id"]}
+            yield {**(self.context_of(record) or {}), "job_id": record["id"]}

@@ -147,6 +147,10 @@ class FakeM3ter(FakeHost):
         #: The most ad-hoc exports unfinished at once (counted at each trigger).
         self.max_adhoc_unfinished = 0
         self.schedules: dict[str, dict] = {}
+        #: The most DOWNLOAD jobs pending at once (the tap's budget caps it).
+        self.most_downloads_pending = 0
+        #: How many looks a triggered DOWNLOAD job takes to finish.
+        self.triggered_download_polls = 2
         files.clock = self.now
         self.route("POST", r"/oauth/token", self._token)
         routes = [
@@ -615,11 +619,20 @@ class FakeM3ter(FakeHost):
                 {"message": "contentType must be text/csv or application/jsonl"}, 400
             )
         job_id = self.add_lookup_job(
-            tid, rid, status="PENDING", created_at=self.now(), content_type=content_type
+            tid,
+            rid,
+            status="PENDING",
+            created_at=self.now(),
+            content_type=content_type,
+            finish_after_polls=self.triggered_download_polls,
         )
         if self.fail_triggered_downloads:
             self.fail_triggered_downloads -= 1
             self.lookup_jobs[job_id].fail_with = "Internal error while exporting the revision"
+        pending = [
+            j for j in self.lookup_jobs.values() if j.type == "DOWNLOAD" and j.status == "PENDING"
+        ]
+        self.most_downloads_pending = max(self.most_downloads_pending, len(pending))
         return json_response({"jobId": job_id})
 
     def _exports(self, request: Request) -> Response:

@@ -11,7 +11,12 @@ from singer_sdk.pagination import JSONPathPaginator
 
 from tap_exportjobs.auth import ClientCredentialsAuthenticator
 from tap_exportjobs.jobs import FAILED, PENDING, RUNNING, SUCCEEDED
-from tap_exportjobs.providers.m3ter.settings import DEFAULT_API_URL, NAME, PAGE_SIZE
+from tap_exportjobs.providers.m3ter.settings import (
+    DEFAULT_API_URL,
+    DEFAULT_JOBS_IN_FLIGHT,
+    NAME,
+    PAGE_SIZE,
+)
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
@@ -45,6 +50,10 @@ class M3terAPI:
     @property
     def settings(self) -> dict:
         return self.config[NAME]  # type: ignore[attr-defined]
+
+    def max_jobs_in_flight(self) -> int:
+        """Ad-hoc exports and lookup-table downloads the tap runs at once (each stream)."""
+        return int(self.settings.get("max_jobs_in_flight") or DEFAULT_JOBS_IN_FLIGHT)
 
     @property
     def url_base(self) -> str:

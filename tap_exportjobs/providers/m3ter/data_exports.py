@@ -32,7 +32,6 @@ from tap_exportjobs.providers.m3ter.api import (
     m3ter_time,
 )
 from tap_exportjobs.providers.m3ter.settings import (
-    DEFAULT_JOBS_IN_FLIGHT,
     EXPORT_DOWNLOAD_WINDOW,
     EXPORT_FILE_FORMATS,
     PAGE_SIZE,
@@ -122,9 +121,6 @@ class DataExportJobsStream(M3terAPI, JobStream):
                 )
             )
         return specs
-
-    def max_jobs_in_flight(self) -> int:
-        return int(self.settings.get("max_jobs_in_flight") or DEFAULT_JOBS_IN_FLIGHT)
 
     def create_export_job(
         self, spec: ExportSpec, window: ExportWindow, context: Context | None

@@ -106,13 +106,13 @@ class LookupTableDataJobsStream(M3terAPI, JobStream):
     # -- DOWNLOAD jobs the tap triggers (download_lookup_tables) ----------------------
 
     def get_records(self, context: Context | None) -> Iterator[dict]:
-        triggers = bool(self.settings.get("download_lookup_tables") and context)
-        if triggers:
-            self._ensure_download_job(context)  # type: ignore[arg-type]
+        if self.settings.get("download_lookup_tables") and context:
+            self._ensure_download_job(context)
         yield from super().get_records(context)
-        if triggers:
-            # Here every job of the revision is emitted, with its rows.
-            self._note_download_delivered(context)  # type: ignore[arg-type]
+
+    def after_jobs_emitted(self) -> None:
+        if self.settings.get("download_lookup_tables"):
+            self._note_downloads_delivered()
 
     def _ensure_download_job(self, context: Context) -> None:
         """One DOWNLOAD job per table revision version whose rows all land.
@@ -159,28 +159,54 @@ class LookupTableDataJobsStream(M3terAPI, JobStream):
         ]
         if pending:
             job_id = pending[0]["id"]
-        else:
-            result = self.create_once(
-                f"m3ter: DOWNLOAD of lookup table {table} revision {context['revisionId']}",
-                lambda: self._trigger_download(context)["jobId"],
-                lambda since, until: self._downloads_created(context, since, until),
-                {i: e.get("created_at") for i, e in self.ledger(None).jobs.items()},
-                taken.get("uncertain"),
-            )
-            if result.uncertain is not None:
-                downloads[table] = {"version": version, "uncertain": result.uncertain}
-                self.checkpoint()
-                return
-            job_id = result.found["id"] if result.found else result.answer
+        elif self.slots_free() <= 0:
             self.logger.info(
-                "m3ter: %s DOWNLOAD job %s for lookup table %s revision %s",
-                "adopted" if result.found else "triggered",
-                job_id,
+                "m3ter: the DOWNLOAD of lookup table %s waits for one of the %d jobs in flight "
+                "(max_jobs_in_flight) to finish",
                 table,
-                context["revisionId"],
+                self.max_jobs_in_flight(),
             )
+            self.wait_for_slot(context, lambda: self._download_in_slot(context, version, taken))
+            return
+        else:
+            job_id = self._trigger_recorded(context, version, taken)
+            if job_id is None:
+                return
         downloads[table] = {"version": version, "job_id": job_id}
         self.checkpoint()
+
+    def _download_in_slot(self, context: Context, version: str, taken: dict) -> dict | None:
+        """Trigger a table's DOWNLOAD once a slot is free; the job as the API shows it."""
+        job_id = self._trigger_recorded(context, version, taken)
+        return self.fetch_job(job_id, context) if job_id else None
+
+    def _trigger_recorded(self, context: Context, version: str, taken: dict) -> str | None:
+        """Trigger (or adopt) the table's DOWNLOAD job, recorded in state before anything
+        waits on it; None when whether the trigger made a job is uncertain."""
+        table = context["lookupTableId"]
+        downloads = self.get_context_state(None).setdefault("downloads", {})
+        result = self.create_once(
+            f"m3ter: DOWNLOAD of lookup table {table} revision {context['revisionId']}",
+            lambda: self._trigger_download(context)["jobId"],
+            lambda since, until: self._downloads_created(context, since, until),
+            {i: e.get("created_at") for i, e in self.ledger(None).jobs.items()},
+            taken.get("uncertain"),
+        )
+        if result.uncertain is not None:
+            downloads[table] = {"version": version, "uncertain": result.uncertain}
+            self.checkpoint()
+            return None
+        job_id = result.found["id"] if result.found else result.answer
+        self.logger.info(
+            "m3ter: %s DOWNLOAD job %s for lookup table %s revision %s",
+            "adopted" if result.found else "triggered",
+            job_id,
+            table,
+            context["revisionId"],
+        )
+        downloads[table] = {"version": version, "job_id": job_id}
+        self.checkpoint()
+        return job_id
 
     def _trigger_download(self, context: Context) -> dict:
         content_type = DOWNLOAD_CONTENT_TYPES[self.settings.get("download_format", "csv")]
@@ -219,18 +245,19 @@ class LookupTableDataJobsStream(M3terAPI, JobStream):
             return f"ended {status}"
         return None
 
-    def _note_download_delivered(self, context: Context) -> None:
-        """Mark the table's version downloaded once its job's rows have all been emitted."""
-        taken = self.get_context_state(None).get("downloads", {}).get(context["lookupTableId"])
-        if not taken or taken.get("done") or not taken.get("job_id"):
-            return
-        entry = self.ledger(None).get(taken["job_id"]) or {}
-        # A succeeded job whose file nobody selected has nothing more to deliver.
-        if entry.get("file") == FILE_DONE or (
-            entry.get("status") == SUCCEEDED and "file" not in entry
-        ):
-            taken["done"] = True
-            self.checkpoint()
+    def _note_downloads_delivered(self) -> None:
+        """Mark a table's version downloaded once its job's rows have all been emitted."""
+        ledger = self.ledger(None)
+        for taken in self.get_context_state(None).get("downloads", {}).values():
+            if taken.get("done") or not taken.get("job_id"):
+                continue
+            entry = ledger.get(taken["job_id"]) or {}
+            # A succeeded job whose file nobody selected has nothing more to deliver.
+            if entry.get("file") == FILE_DONE or (
+                entry.get("status") == SUCCEEDED and "file" not in entry
+            ):
+                taken["done"] = True
+                self.checkpoint()
 
 
 class LookupTableDataRowsStream(ReportRowsStream):
