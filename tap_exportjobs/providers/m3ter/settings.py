@@ -141,8 +141,9 @@ SETTINGS = th.Property(
             "max_jobs_in_flight",
             th.IntegerType,
             default=DEFAULT_JOBS_IN_FLIGHT,
-            description="Ad-hoc export jobs created and waited for at once (data_exports "
-            "windows, shared fairly between the exports)",
+            description="Ad-hoc export jobs (data_exports windows, shared fairly between "
+            "the exports) and lookup-table DOWNLOAD jobs each stream creates and waits for "
+            "at once",
         ),
     ),
     description="m3ter. Present = enabled.",
