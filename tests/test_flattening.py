@@ -8,14 +8,12 @@ column holding the row as JSON, at any depth.
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import json
 
 import pytest
 
 from tests.conftest import days_ago, ep_config, m3ter_config
+from tests.fakes.files import file_rows
 from tests.tap_runner import SyncResult, run_tap
 
 DEPTHS = [1, 10]
@@ -65,15 +63,6 @@ def _landed(result: SyncResult, stream: str) -> list[dict]:
     """The stream's records as a target stores them: only the columns its SCHEMA declares."""
     declared = _schemas(result)[stream]["schema"]["properties"]
     return [{k: v for k, v in r.items() if k in declared} for r in result.records(stream)]
-
-
-def file_rows(content: bytes) -> list[dict]:
-    if content[:2] == b"\x1f\x8b":
-        content = gzip.decompress(content)
-    text = content.decode()
-    if text.startswith("{"):
-        return [json.loads(line) for line in text.splitlines() if line]
-    return list(csv.DictReader(io.StringIO(text)))
 
 
 def leaves(value, path=()):

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import json
 
 import pytest
 
 from tests.conftest import m3ter_config
+from tests.fakes.files import file_rows
 from tests.fakes.m3ter import export_file, usage_rows
 from tests.tap_runner import run_tap
 
@@ -21,15 +19,6 @@ LOOKUP_ROWS = "m3ter_lookup_table_data_rows"
 EXPORT_JOBS = "m3ter_data_export_jobs"
 EXPORT_ROWS = "m3ter_data_export_rows"
 FIELDS = [("region", "STRING"), ("tier", "STRING"), ("rate", "NUMBER")]
-
-
-def _rows_of(content: bytes) -> list[dict]:
-    if content[:2] == b"\x1f\x8b":
-        content = gzip.decompress(content)
-    text = content.decode()
-    if text.startswith("{"):
-        return [json.loads(line) for line in text.splitlines() if line]
-    return list(csv.DictReader(io.StringIO(text)))
 
 
 def test_every_level_is_read_to_its_last_page(m3):
@@ -109,7 +98,7 @@ def test_download_job_rows_land_row_for_row_and_once_across_runs(m3, content_typ
     job = m3.add_lookup_job(table_id, revision, content_type=content_type)
     first = run_tap(m3ter_config(m3))
     rows = first.records(LOOKUP_ROWS)
-    assert [r["row"] for r in rows] == _rows_of(m3.lookup_file(job))
+    assert [r["row"] for r in rows] == file_rows(m3.lookup_file(job))
     assert {(r["lookupTableId"], r["revisionId"]) for r in rows} == {(table_id, revision)}
     second = run_tap(m3ter_config(m3), state=first.state)
     assert second.records(LOOKUP_ROWS) == [] and second.records(LOOKUP_JOBS) == []
@@ -123,7 +112,7 @@ def test_data_export_rows_land_row_for_row(m3, file_format, gzipped):
     m3.export_jobs[job].content = export_file(usage_rows(75), file_format, gzipped)
     m3.files.publish(f"exports/{job}", m3.export_jobs[job].content)
     rows = run_tap(m3ter_config(m3)).records(EXPORT_ROWS)
-    assert [r["row"] for r in rows] == _rows_of(m3.export_jobs[job].content)
+    assert [r["row"] for r in rows] == file_rows(m3.export_jobs[job].content)
 
 
 def test_a_job_that_succeeds_between_runs_lands_once(m3):

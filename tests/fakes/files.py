@@ -20,8 +20,12 @@ moving that clock expires links too.
 
 from __future__ import annotations
 
+import csv
+import gzip
 import hashlib
 import hmac
+import io
+import json
 import re
 import socket
 import threading
@@ -220,3 +224,14 @@ def _chunk_framed(chunks: Iterator[bytes]) -> Iterator[bytes]:
         if chunk:
             yield b"%x\r\n%b\r\n" % (len(chunk), chunk)
     yield b"0\r\n\r\n"
+
+
+def file_rows(content: bytes) -> list[dict]:
+    """The rows of a file the fakes serve (CSV, or one JSON object a line; gzip or not), as a
+    test expects them to land."""
+    if content[:2] == b"\x1f\x8b":
+        content = gzip.decompress(content)
+    text = content.decode()
+    if text.startswith("{"):
+        return [json.loads(line) for line in text.splitlines() if line]
+    return list(csv.DictReader(io.StringIO(text)))
