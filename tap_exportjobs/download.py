@@ -73,6 +73,8 @@ class DownloadLink:
     #: to `auth_host`, so a redirect to a storage host never carries them.
     auth_headers: Mapping[str, str] = field(default_factory=dict, repr=False)
     auth_host: str | None = None
+    #: For a JSON object file, the key whose array holds the rows, where the API names it.
+    rows_key: str | None = None
 
     def expired(self, now: datetime | None = None) -> bool:
         if self.expires_at is None:
@@ -86,6 +88,8 @@ class SpooledFile:
     size: int
     #: The link's declared format, else the host's Content-Type unless generic; None: sniff.
     file_format: str | None
+    #: The link's `rows_key` (see DownloadLink).
+    rows_key: str | None = None
 
 
 def describe_url(url: str) -> str:
@@ -169,7 +173,10 @@ class Downloader:
                 link, content_type = self._fetch(get_link, out, label=label)
                 size = out.tell()
             yield SpooledFile(
-                path=path, size=size, file_format=link.file_format or _declared(content_type)
+                path=path,
+                size=size,
+                file_format=link.file_format or _declared(content_type),
+                rows_key=link.rows_key,
             )
         finally:
             path.unlink(missing_ok=True)

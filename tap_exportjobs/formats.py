@@ -92,17 +92,20 @@ def open_rows(
     declared_format: str | None = None,
     *,
     max_decompressed_bytes: int | None = None,
+    rows_key: str | None = None,
 ) -> DecodedFile:
     """Open `path` and decode its rows as the declared format, or as sniffed.
 
     A zip archive's members are read one after another (`source_file` names the one in
-    hand); gzip, plain or inside an archive, is undone by its magic bytes.
+    hand); gzip, plain or inside an archive, is undone by its magic bytes. `rows_key`: for a
+    JSON object, the key whose array holds the rows (where the API names it), rather than
+    the first array found.
     """
     budget = Budget(max_decompressed_bytes)
     with open(path, "rb") as probe:
         is_zip = probe.read(4) == ZIP_MAGIC
     if not is_zip:
-        return _decode(lambda: open(path, "rb"), declared_format, budget)
+        return _decode(lambda: open(path, "rb"), declared_format, budget, rows_key)
 
     archive = zipfile.ZipFile(path)
     members = [info for info in archive.infolist() if not info.is_dir()]
@@ -113,7 +116,9 @@ def open_rows(
             # A member's own name outranks what was declared for the archive as a whole.
             named = _format_from_name(info.filename)
             hint = named if _declared_kind(named) else declared_format
-            with _decode(lambda info=info: archive.open(info), hint, budget) as member:
+            with _decode(
+                lambda info=info: archive.open(info), hint, budget, rows_key
+            ) as member:
                 decoded.file_format, decoded.source_file = member.file_format, info.filename
                 yield from member.rows
 
@@ -146,7 +151,9 @@ def _reopener(opener: Opener) -> Opener:
     return reopen
 
 
-def _decode(opener: Opener, declared_format: str | None, budget: Budget) -> DecodedFile:
+def _decode(
+    opener: Opener, declared_format: str | None, budget: Budget, rows_key: str | None = None
+) -> DecodedFile:
     inner, compression, handles = _unpacked(opener)
     stream = io.BufferedReader(CappedReader(inner, budget), SNIFF_BYTES)
     handles.append(stream)
@@ -169,7 +176,9 @@ def _decode(opener: Opener, declared_format: str | None, budget: Budget) -> Deco
         file_format, rows = "json", _json_array_rows(stream, "item", limit)
     elif declared == "json" and first == b"{" and not _looks_like_json_lines(text_head):
         again = _reopener(opener)
-        rows = _json_object_rows(stream, again, budget, limit, spent_before=spent_before)
+        rows = _json_object_rows(
+            stream, again, budget, limit, spent_before=spent_before, rows_key=rows_key
+        )
         file_format = "json"
     elif declared == "json" or _first_line_is_json(text_head):
         file_format, rows = "ndjson", _ndjson_rows(Lines(stream, limit))
@@ -272,10 +281,17 @@ def _json_array_rows(
 
 
 def _json_object_rows(
-    stream: t.BinaryIO, again: Opener, budget: Budget, limit: int, *, spent_before: int
+    stream: t.BinaryIO,
+    again: Opener,
+    budget: Budget,
+    limit: int,
+    *,
+    spent_before: int,
+    rows_key: str | None = None,
 ) -> Iterator[dict]:
-    """A JSON object: the rows are its first top-level array; without one, it is the row.
-    `spent_before`: the budget spent before this file's first byte."""
+    """A JSON object: the rows are its top-level array `rows_key` (when named, else its
+    first top-level array); without one, it is the row. `spent_before`: the budget spent
+    before this file's first byte."""
     key = None
     window = RowWindow(_skip_bom(stream), limit)
     try:
@@ -284,7 +300,12 @@ def _json_object_rows(
             window.mark()
             if prefix == "" and event == "map_key":
                 key = value
-            elif prefix == key and event == "start_array" and key is not None:
+            elif (
+                prefix == key
+                and event == "start_array"
+                and key is not None
+                and rows_key in (None, key)
+            ):
                 break
         else:
             key = None

@@ -126,6 +126,7 @@ class ReportRowsStream(CheckpointMixin, Stream):
                 spooled.path,
                 spooled.file_format,
                 max_decompressed_bytes=self.config.get("max_file_bytes"),
+                rows_key=spooled.rows_key,
             ) as decoded,
         ):
             try:

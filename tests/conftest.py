@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.fakes import FakeElasticPath, FakeFileHost, FakeM3ter
+from tests.fakes import FakeElasticPath, FakeFileHost, FakeM3ter, FakeTalkdesk
 
 CLIENT_ID = "ep-client-id"
 CLIENT_SECRET = "ep-client-secret-DO-NOT-LEAK"
@@ -71,5 +71,35 @@ def m3ter_config(m3: FakeM3ter, **overrides) -> dict:
         "poll_interval_max_seconds": 0.05,
         "max_wait_seconds": 10,
         "m3ter": block,
+        **overrides,
+    }
+
+
+TALKDESK_ID = "talkdesk-client-id"
+TALKDESK_SECRET = "talkdesk-client-secret-DO-NOT-LEAK"
+
+
+@pytest.fixture
+def td(files):
+    with FakeTalkdesk(files, client_id=TALKDESK_ID, client_secret=TALKDESK_SECRET) as api:
+        yield api
+
+
+def talkdesk_config(td: FakeTalkdesk, **overrides) -> dict:
+    """A config for the fake Talkdesk; `talkdesk=` entries merge into its block."""
+    block = {
+        "api_url": td.url,
+        "token_url": f"{td.url}/oauth/token",
+        "client_id": TALKDESK_ID,
+        "client_secret": TALKDESK_SECRET,
+        "reports": [{"type": "calls", "format": "json"}],
+        **overrides.pop("talkdesk", {}),
+    }
+    return {
+        "allow_http_downloads": True,
+        "poll_interval_seconds": 0.02,
+        "poll_interval_max_seconds": 0.05,
+        "max_wait_seconds": 10,
+        "talkdesk": block,
         **overrides,
     }

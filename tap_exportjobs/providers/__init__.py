@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from tap_exportjobs.providers import elasticpath, m3ter
+from tap_exportjobs.providers import elasticpath, m3ter, talkdesk
 
 #: Config block name -> provider module. A provider is on when its block is present.
 PROVIDERS = {
     elasticpath.NAME: elasticpath,
     m3ter.NAME: m3ter,
+    talkdesk.NAME: talkdesk,
 }

@@ -4,5 +4,14 @@ from tests.fakes.elasticpath import FakeElasticPath
 from tests.fakes.files import FakeFileHost
 from tests.fakes.m3ter import FakeM3ter
 from tests.fakes.server import FakeHost, Request, Response
+from tests.fakes.talkdesk import FakeTalkdesk
 
-__all__ = ["FakeElasticPath", "FakeFileHost", "FakeHost", "FakeM3ter", "Request", "Response"]
+__all__ = [
+    "FakeElasticPath",
+    "FakeFileHost",
+    "FakeHost",
+    "FakeM3ter",
+    "FakeTalkdesk",
+    "Request",
+    "Response",
+]
