@@ -116,9 +116,7 @@ def open_rows(
             # A member's own name outranks what was declared for the archive as a whole.
             named = _format_from_name(info.filename)
             hint = named if _declared_kind(named) else declared_format
-            with _decode(
-                lambda info=info: archive.open(info), hint, budget, rows_key
-            ) as member:
+            with _decode(lambda info=info: archive.open(info), hint, budget, rows_key) as member:
                 decoded.file_format, decoded.source_file = member.file_format, info.filename
                 yield from member.rows
 
