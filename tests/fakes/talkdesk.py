@@ -103,8 +103,9 @@ class FakeTalkdesk(FakeHost):
         self.rows: dict[str, list[dict]] = {}
         #: The next `expire_links` presigned links are handed out already expired.
         self.expire_links = 0
-        #: Jobs created from now on end this way ("failed", "canceled", "deleted").
-        self.created_jobs_end: str | None = None
+        #: How the next jobs created end, in turn ("failed", "canceled", "deleted", or a
+        #: status the notes do not list); once empty, jobs end done.
+        self.endings: list[str] = []
         self.max_created_unfinished = 0
         self.route("POST", r"/oauth/token", self._token)
         self.route("POST", r"/data/reports/(?P<kind>[^/]+)/jobs", self._create)
@@ -348,7 +349,7 @@ class FakeTalkdesk(FakeHost):
                 span_to=span["to"],
                 created_at=self.now(),
                 via_api=True,
-                ends=self.created_jobs_end,
+                ends=self.endings.pop(0) if self.endings else None,
             )
             self.jobs[job.id] = job
             unfinished = [j for j in self.created_jobs() if j.status in STAGES[:-1]]
