@@ -112,7 +112,7 @@ def test_no_authorization_reaches_the_file_host_and_the_token_is_nowhere_in_outp
 
 
 def test_follow_existing_jobs_emits_others_jobs_and_their_files_once(td):
-    today, day = midnight_days_ago(0), timedelta(days=1)
+    today = midnight_days_ago(0)
     td.add_rows("calls", 50, today - timedelta(days=5), today)
     others = [
         td.add_job(
