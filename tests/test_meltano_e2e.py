@@ -43,7 +43,7 @@ def _today() -> datetime:
 class Pipeline:
     """`meltano run tap-exportjobs <loader>` with its own system database, outputs and state."""
 
-    def __init__(self, ep, m3, workdir: Path, loader: str) -> None:
+    def __init__(self, ep, m3, workdir: Path, loader: str, talkdesk: dict | None = None) -> None:
         self.loader = loader
         self.workdir = workdir
         self.env = {
@@ -67,6 +67,10 @@ class Pipeline:
             "TAP_EXPORTJOBS_M3TER_DATA_EXPORTS": json.dumps(
                 [{"name": "daily_usage", "source_type": "USAGE", "window_days": 1}]
             ),
+            # Talkdesk is off unless a test gives its settings (TAP_EXPORTJOBS_TALKDESK_*).
+            "TAP_EXPORTJOBS_TALKDESK_REPORTS": "[]",
+            "TAP_EXPORTJOBS_TALKDESK_FOLLOW_EXISTING_JOBS": "false",
+            **(talkdesk or {}),
             "TARGET_JSONL_DESTINATION_PATH": str(workdir / "jsonl"),
             "TARGET_DUCKDB_FILEPATH": str(workdir / "warehouse.duckdb"),
         }

@@ -1,13 +1,17 @@
 """The demo sandbox: every fake API with realistic data, until stopped.
 
-    python -m tests.fakes.sandbox [--ready-file PATH] [--ep-port N --m3ter-port N --files-port N]
+    python -m tests.fakes.sandbox [--ready-file PATH]
+        [--ep-port N --m3ter-port N --talkdesk-port N --files-port N]
 
 Elastic Path on 127.0.0.1:8711 (client "sandbox-client" / "sandbox-secret"), m3ter on
-127.0.0.1:8712 (org "sandbox-org", key "sandbox-m3ter-key" / "sandbox-m3ter-secret"), and the
-storage host for download links on 127.0.0.2:8719. Other ports come from the options or from
-SANDBOX_ELASTICPATH_PORT, SANDBOX_M3TER_PORT and SANDBOX_FILES_PORT (0: any free port); the
+127.0.0.1:8712 (org "sandbox-org", key "sandbox-m3ter-key" / "sandbox-m3ter-secret"),
+Talkdesk on 127.0.0.1:8713 (client "sandbox-talkdesk-client" / "sandbox-talkdesk-secret",
+tokens at /oauth/token on the same host), and the storage host for download links on
+127.0.0.2:8719. Other ports come from the options or from SANDBOX_ELASTICPATH_PORT,
+SANDBOX_M3TER_PORT, SANDBOX_TALKDESK_PORT and SANDBOX_FILES_PORT (0: any free port); the
 ready file then names the URLs, which the tap is pointed at with
-TAP_EXPORTJOBS_ELASTICPATH_API_URL and TAP_EXPORTJOBS_M3TER_API_URL (scripts/demo.sh does).
+TAP_EXPORTJOBS_ELASTICPATH_API_URL, TAP_EXPORTJOBS_M3TER_API_URL,
+TAP_EXPORTJOBS_TALKDESK_API_URL and TAP_EXPORTJOBS_TALKDESK_TOKEN_URL (scripts/demo.sh does).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from tests.fakes.elasticpath import FakeElasticPath
 from tests.fakes.files import FakeFileHost
 from tests.fakes.m3ter import FakeM3ter, usage_rows
 from tests.fakes.server import FakeHost
+from tests.fakes.talkdesk import FakeTalkdesk
 
 CLIENT_ID = "sandbox-client"
 CLIENT_SECRET = "sandbox-secret"
@@ -100,10 +105,33 @@ def build_m3ter(files: FakeFileHost, host: str = "127.0.0.1", port: int = 8712) 
     return m3ter
 
 
+def build_talkdesk(files: FakeFileHost, host: str = "127.0.0.1", port: int = 8713) -> FakeTalkdesk:
+    talkdesk = FakeTalkdesk(
+        files,
+        client_id="sandbox-talkdesk-client",
+        client_secret="sandbox-talkdesk-secret",
+        host=host,
+        port=port,
+        redirect_status=300,
+        status_case="lower",
+        create_style="wrapped",
+        json_style="entries",
+        show_created_at=False,
+    )
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    talkdesk.add_rows("calls", 2000, today - timedelta(days=45), today + timedelta(days=1))
+    talkdesk.add_rows("user_status", 600, today - timedelta(days=45), today + timedelta(days=1))
+    # A report someone ran in the Talkdesk UI, and one they deleted.
+    talkdesk.add_job("calls", fmt="csv", start=today - timedelta(days=3), end=today)
+    talkdesk.add_job("calls", status="deleted")
+    return talkdesk
+
+
 #: option -> (environment variable for its default, default port, what listens there)
 PORTS = {
     "--ep-port": ("SANDBOX_ELASTICPATH_PORT", 8711, "Elastic Path"),
     "--m3ter-port": ("SANDBOX_M3TER_PORT", 8712, "m3ter"),
+    "--talkdesk-port": ("SANDBOX_TALKDESK_PORT", 8713, "Talkdesk"),
     "--files-port": ("SANDBOX_FILES_PORT", 8719, "the download links' storage host"),
 }
 
@@ -138,12 +166,20 @@ def main() -> None:
     args = parser.parse_args()
     files, elasticpath = build(args.host, args.ep_port, args.files_host, args.files_port)
     m3ter = build_m3ter(files, args.host, args.m3ter_port)
+    talkdesk = build_talkdesk(files, args.host, args.talkdesk_port)
     _start(files, "--files-port")
     _start(elasticpath, "--ep-port")
     _start(m3ter, "--m3ter-port")
-    urls = {"elasticpath": elasticpath.url, "m3ter": m3ter.url, "files": files.url}
+    _start(talkdesk, "--talkdesk-port")
+    urls = {
+        "elasticpath": elasticpath.url,
+        "m3ter": m3ter.url,
+        "talkdesk": talkdesk.url,
+        "files": files.url,
+    }
     print(
-        f"sandbox: Elastic Path at {elasticpath.url}, m3ter at {m3ter.url}, files at {files.url}",
+        f"sandbox: Elastic Path at {elasticpath.url}, m3ter at {m3ter.url}, Talkdesk at "
+        f"{talkdesk.url}, files at {files.url}",
         flush=True,
     )
     if args.ready_file:
@@ -155,6 +191,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
+    talkdesk.stop()
     m3ter.stop()
     elasticpath.stop()
     files.stop()
