@@ -6,7 +6,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from tests.fakes import FakeElasticPath, FakeFileHost, FakeM3ter, FakeTalkdesk
+from tests.fakes import FakeElasticPath, FakeFileHost, FakeM3ter, FakeTalkdesk, FakeUniware
 
 CLIENT_ID = "ep-client-id"
 CLIENT_SECRET = "ep-client-secret-DO-NOT-LEAK"
@@ -101,5 +101,44 @@ def talkdesk_config(td: FakeTalkdesk, **overrides) -> dict:
         "poll_interval_max_seconds": 0.05,
         "max_wait_seconds": 10,
         "talkdesk": block,
+        **overrides,
+    }
+
+
+UNIWARE_USER = "api-user@example.com"
+#: Characters a query string must encode; never to appear in any output.
+UNIWARE_PASSWORD = "uw-P@ss%word&=DO-NOT-LEAK"
+
+
+@pytest.fixture
+def uw(files):
+    with FakeUniware(files, username=UNIWARE_USER, password=UNIWARE_PASSWORD) as api:
+        yield api
+
+
+def uniware_config(uw: FakeUniware, **overrides) -> dict:
+    """A config for the fake Uniware; `uniware=` entries merge into its block."""
+    block = {
+        "tenant": "demo",
+        "api_url": uw.url,
+        "username": UNIWARE_USER,
+        "password": UNIWARE_PASSWORD,
+        "facilities": ["WH_DEL", "WH_BLR"],
+        "exports": [
+            {
+                "name": "sale_orders",
+                "export_job_type_name": "Sale Orders",
+                "columns": ["saleOrderCode", "channel", "status", "addedOn", "notes"],
+                "date_filter_id": "addedOn",
+            }
+        ],
+        **overrides.pop("uniware", {}),
+    }
+    return {
+        "allow_http_downloads": True,
+        "poll_interval_seconds": 0.02,
+        "poll_interval_max_seconds": 0.05,
+        "max_wait_seconds": 10,
+        "uniware": block,
         **overrides,
     }

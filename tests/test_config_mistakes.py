@@ -67,8 +67,8 @@ def test_an_unknown_key_with_no_near_name_is_an_error_listing_what_is_known():
 
 def test_a_config_without_a_provider_is_an_error_naming_the_providers():
     assert problems_of({"start_date": "2024-01-01T00:00:00Z"}) == [
-        "no provider is configured: add a block for elasticpath or m3ter or talkdesk (a "
-        "provider is on when its block is present)"
+        "no provider is configured: add a block for elasticpath or m3ter or talkdesk or "
+        "uniware (a provider is on when its block is present)"
     ]
 
 

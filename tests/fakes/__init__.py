@@ -5,6 +5,7 @@ from tests.fakes.files import FakeFileHost
 from tests.fakes.m3ter import FakeM3ter
 from tests.fakes.server import FakeHost, Request, Response
 from tests.fakes.talkdesk import FakeTalkdesk
+from tests.fakes.uniware import FakeUniware
 
 __all__ = [
     "FakeElasticPath",
@@ -12,6 +13,7 @@ __all__ = [
     "FakeHost",
     "FakeM3ter",
     "FakeTalkdesk",
+    "FakeUniware",
     "Request",
     "Response",
 ]
