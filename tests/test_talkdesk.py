@@ -152,11 +152,12 @@ def test_a_large_json_file_is_read_without_holding_it_in_memory(tmp_path):
     tracemalloc.start()
     try:
         with open_rows(path, "json", rows_key="entries") as decoded:
-            seen = sum(1 for _ in decoded.rows)
+            in_order = [row == {**entry, "n": n} for n, row in enumerate(decoded.rows)]
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert seen == count
+    assert len(in_order) == count
+    assert all(in_order)
     assert peak < 8 * 1024 * 1024
 
 

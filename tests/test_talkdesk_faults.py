@@ -9,7 +9,8 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 from tests.conftest import TALKDESK_SECRET, talkdesk_config
-from tests.tap_runner import run_tap
+from tests.tap_runner import run_tap, write_json
+from tests.test_kill_resume import _run_until, jobs_in_flight
 
 JOBS, ROWS = "talkdesk_report_jobs", "talkdesk_report_rows"
 CREATE = r"/data/reports/calls/jobs$"
@@ -75,6 +76,18 @@ def test_a_run_that_crashed_after_creating_resumes_its_job_instead_of_creating_a
     assert entry["id"] == td.created_jobs("calls")[0].id
     resumed = run_tap(config, state=crashed.state)
     assert len(td.created_jobs("calls")) == 1
+    assert len(resumed.records(ROWS)) == len(td.rows["calls"])
+
+
+def test_a_run_killed_with_jobs_in_flight_resumes_them_instead_of_creating_more(td, tmp_path):
+    config = days_of_calls(td, 4, max_jobs_in_flight=4)
+    td.finish_after_polls = 10_000
+    path = write_json(tmp_path / "config.json", config)
+    messages = _run_until(path, lambda m: len(jobs_in_flight(m, JOBS, "calls")) == 4)
+    state = next(m["value"] for m in reversed(messages) if m["type"] == "STATE")
+    td.finish_after_polls = 1
+    resumed = run_tap(config, state=state)
+    assert len(td.created_jobs("calls")) == 4
     assert len(resumed.records(ROWS)) == len(td.rows["calls"])
 
 
