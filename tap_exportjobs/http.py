@@ -139,11 +139,27 @@ def api_error_message(response: requests.Response) -> str:
                 if isinstance(body.get(key), str) and body[key]:
                     text = body[key]
                     break
+            text += _described(body, text)
     if not text:
         text = response.text[:500].strip()
     path = urlsplit(response.url).path if response.url else ""
     method = response.request.method if response.request else "GET"
     return f"HTTP {response.status_code} from {method} {path}: {text or response.reason}"
+
+
+def _described(body: dict, text: str) -> str:
+    """A `{message, description, fields: [{name, description}]}` body's detail: which input
+    was refused, and why."""
+    extra = ""
+    description = body.get("description")
+    if isinstance(description, str) and description and description != text:
+        extra += f": {description}"
+    fields = [
+        f"{f.get('name')}: {f.get('description')}"
+        for f in body.get("fields") or []
+        if isinstance(f, dict) and f.get("name")
+    ]
+    return extra + (f" ({'; '.join(fields)})" if fields else "")
 
 
 class RetryPolicyMixin:

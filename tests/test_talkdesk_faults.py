@@ -59,12 +59,20 @@ def test_a_503_before_the_job_was_made_creates_it_once(td):
     assert len(result.records(ROWS)) == len(td.rows["calls"])
 
 
-def test_the_api_error_body_is_named_in_the_failure(td):
-    config = days_of_calls(td, 1, reports=[{"type": "calls", "window_days": 1}])
-    td.fail_next(1, 403, path=CREATE, method="POST")
+def test_a_refused_create_fails_naming_the_api_message_description_and_fields(td):
+    config = days_of_calls(td, 1)
+    refusal = {
+        "code": "0000403",
+        "message": "Forbidden",
+        "description": "Inputs misconfiguration",
+        "fields": [{"name": "timespan.from", "description": "must be before timespan.to"}],
+    }
+    td.fail_next(1, 403, path=CREATE, method="POST", body=json.dumps(refusal).encode())
     result = run_tap(config, fails=True)
-    assert "HTTP 403" in str(result.error)
-    assert "Forbidden" in str(result.error)
+    assert str(result.error).endswith(
+        "HTTP 403 from POST /data/reports/calls/jobs: Forbidden: Inputs misconfiguration "
+        "(timespan.from: must be before timespan.to)"
+    )
 
 
 def test_a_run_that_crashed_after_creating_resumes_its_job_instead_of_creating_another(td):
