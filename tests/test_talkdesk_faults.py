@@ -132,6 +132,16 @@ def test_no_authorization_reaches_the_file_host_and_the_token_is_nowhere_in_outp
         assert secret not in written
 
 
+def test_a_file_the_api_serves_itself_is_read_with_the_token_sent_to_the_api_only(td):
+    td.serve_files_directly = True
+    config = days_of_calls(td, 1)
+    result = run_tap(config)
+    assert len(result.records(ROWS)) == len(td.rows["calls"])
+    reads = [r for r in td.requests_to(r"/files/") if r.status == 200]
+    assert reads and all(r.headers["authorization"].startswith("Bearer ") for r in reads)
+    assert td.files.log == []
+
+
 def test_follow_existing_jobs_emits_others_jobs_and_their_files_once(td):
     today = midnight_days_ago(0)
     td.add_rows("calls", 50, today - timedelta(days=5), today)

@@ -95,6 +95,8 @@ class FakeTalkdesk(FakeHost):
         #: Whether jobs show a `created_at` (the notes' job objects have none).
         self.show_created_at = show_created_at
         self.per_page = per_page
+        #: `files/{id}` answers the file itself (200) instead of redirecting to storage.
+        self.serve_files_directly = False
         self.offset = 0.0
         self.tokens: dict[str, float] = {}
         self.tokens_issued: list[str] = []
@@ -418,6 +420,9 @@ class FakeTalkdesk(FakeHost):
                 return _error(404, "0000404", "Not Found", "Report file not found")
             if job.status != "done":
                 return _error(409, "0000409", "Conflict", f"Report job is {job.status}")
+            if self.serve_files_directly:
+                content_type = "text/csv" if job.format == "csv" else "application/json"
+                return Response(200, job.body or b"", {"Content-Type": content_type})
             job.links_given += 1
             expired = self.expire_links > 0
             self.expire_links = max(0, self.expire_links - 1)
