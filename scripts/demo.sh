@@ -2,6 +2,7 @@
 # The demo: install, serve the bundled sandbox APIs, `meltano run` the tap into DuckDB,
 # and show what landed. Safe to run again: the second run lands only what is new.
 # Ports taken? SANDBOX_ELASTICPATH_PORT, SANDBOX_M3TER_PORT, SANDBOX_TALKDESK_PORT,
+# SANDBOX_UNIWARE_PORT,
 # SANDBOX_FILES_PORT choose others
 # (0 = any free port); the tap is pointed at wherever the sandbox listens.
 set -euo pipefail
@@ -31,8 +32,10 @@ TAP_EXPORTJOBS_ELASTICPATH_API_URL=$(url elasticpath)
 TAP_EXPORTJOBS_M3TER_API_URL=$(url m3ter)
 TAP_EXPORTJOBS_TALKDESK_API_URL=$(url talkdesk)
 TAP_EXPORTJOBS_TALKDESK_TOKEN_URL="$TAP_EXPORTJOBS_TALKDESK_API_URL/oauth/token"
+TAP_EXPORTJOBS_UNIWARE_API_URL=$(url uniware)
 export TAP_EXPORTJOBS_ELASTICPATH_API_URL TAP_EXPORTJOBS_M3TER_API_URL
 export TAP_EXPORTJOBS_TALKDESK_API_URL TAP_EXPORTJOBS_TALKDESK_TOKEN_URL
+export TAP_EXPORTJOBS_UNIWARE_API_URL
 
 .venv/bin/meltano --environment=sandbox run tap-exportjobs target-duckdb
 .meltano/loaders/target-duckdb/venv/bin/python scripts/show_warehouse.py output/warehouse.duckdb

@@ -43,7 +43,15 @@ def _today() -> datetime:
 class Pipeline:
     """`meltano run tap-exportjobs <loader>` with its own system database, outputs and state."""
 
-    def __init__(self, ep, m3, workdir: Path, loader: str, talkdesk: dict | None = None) -> None:
+    def __init__(
+        self,
+        ep,
+        m3,
+        workdir: Path,
+        loader: str,
+        talkdesk: dict | None = None,
+        uniware: dict | None = None,
+    ) -> None:
         self.loader = loader
         self.workdir = workdir
         self.env = {
@@ -71,6 +79,10 @@ class Pipeline:
             "TAP_EXPORTJOBS_TALKDESK_REPORTS": "[]",
             "TAP_EXPORTJOBS_TALKDESK_FOLLOW_EXISTING_JOBS": "false",
             **(talkdesk or {}),
+            # Uniware makes no request unless a test gives it exports or job codes.
+            "TAP_EXPORTJOBS_UNIWARE_EXPORTS": "[]",
+            "TAP_EXPORTJOBS_UNIWARE_JOB_CODES": "[]",
+            **(uniware or {}),
             "TARGET_JSONL_DESTINATION_PATH": str(workdir / "jsonl"),
             "TARGET_DUCKDB_FILEPATH": str(workdir / "warehouse.duckdb"),
         }

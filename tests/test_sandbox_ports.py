@@ -20,6 +20,7 @@ OPTIONS = {
     "--ep-port": "SANDBOX_ELASTICPATH_PORT",
     "--m3ter-port": "SANDBOX_M3TER_PORT",
     "--talkdesk-port": "SANDBOX_TALKDESK_PORT",
+    "--uniware-port": "SANDBOX_UNIWARE_PORT",
     "--files-port": "SANDBOX_FILES_PORT",
 }
 
@@ -82,6 +83,7 @@ def test_the_port_variables_move_the_sandbox_and_its_ready_file_says_where(tmp_p
         assert urls["elasticpath"].endswith(f":{ports['SANDBOX_ELASTICPATH_PORT']}")
         assert urls["m3ter"].endswith(f":{ports['SANDBOX_M3TER_PORT']}")
         assert urls["talkdesk"].endswith(f":{ports['SANDBOX_TALKDESK_PORT']}")
+        assert urls["uniware"].endswith(f":{ports['SANDBOX_UNIWARE_PORT']}")
         assert urls["files"].endswith(f":{ports['SANDBOX_FILES_PORT']}")
         token = requests.post(
             f"{urls['elasticpath']}/oauth/access_token",

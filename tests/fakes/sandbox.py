@@ -1,17 +1,20 @@
 """The demo sandbox: every fake API with realistic data, until stopped.
 
     python -m tests.fakes.sandbox [--ready-file PATH]
-        [--ep-port N --m3ter-port N --talkdesk-port N --files-port N]
+        [--ep-port N --m3ter-port N --talkdesk-port N --uniware-port N --files-port N]
 
 Elastic Path on 127.0.0.1:8711 (client "sandbox-client" / "sandbox-secret"), m3ter on
 127.0.0.1:8712 (org "sandbox-org", key "sandbox-m3ter-key" / "sandbox-m3ter-secret"),
 Talkdesk on 127.0.0.1:8713 (client "sandbox-talkdesk-client" / "sandbox-talkdesk-secret",
-tokens at /oauth/token on the same host), and the storage host for download links on
-127.0.0.2:8719. Other ports come from the options or from SANDBOX_ELASTICPATH_PORT,
-SANDBOX_M3TER_PORT, SANDBOX_TALKDESK_PORT and SANDBOX_FILES_PORT (0: any free port); the
-ready file then names the URLs, which the tap is pointed at with
+tokens at /oauth/token on the same host), Uniware on 127.0.0.1:8714 (tenant "sandbox",
+user "sandbox-uniware-user" / "sandbox-uniware-password", facilities WH_DEL and WH_BLR),
+and the storage host for download links on 127.0.0.2:8719. Other ports come from the
+options or from SANDBOX_ELASTICPATH_PORT, SANDBOX_M3TER_PORT, SANDBOX_TALKDESK_PORT,
+SANDBOX_UNIWARE_PORT and SANDBOX_FILES_PORT (0: any free port); the ready file then names
+the URLs, which the tap is pointed at with
 TAP_EXPORTJOBS_ELASTICPATH_API_URL, TAP_EXPORTJOBS_M3TER_API_URL,
-TAP_EXPORTJOBS_TALKDESK_API_URL and TAP_EXPORTJOBS_TALKDESK_TOKEN_URL (scripts/demo.sh does).
+TAP_EXPORTJOBS_TALKDESK_API_URL, TAP_EXPORTJOBS_TALKDESK_TOKEN_URL and
+TAP_EXPORTJOBS_UNIWARE_API_URL (scripts/demo.sh does).
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from tests.fakes.files import FakeFileHost
 from tests.fakes.m3ter import FakeM3ter, usage_rows
 from tests.fakes.server import FakeHost
 from tests.fakes.talkdesk import FakeTalkdesk
+from tests.fakes.uniware import FakeUniware
 
 CLIENT_ID = "sandbox-client"
 CLIENT_SECRET = "sandbox-secret"
@@ -127,11 +131,34 @@ def build_talkdesk(files: FakeFileHost, host: str = "127.0.0.1", port: int = 871
     return talkdesk
 
 
+def build_uniware(files: FakeFileHost, host: str = "127.0.0.1", port: int = 8714) -> FakeUniware:
+    uniware = FakeUniware(
+        files,
+        username="sandbox-uniware-user",
+        password="sandbox-uniware-password",
+        host=host,
+        port=port,
+        done_status="COMPLETE",
+        file_paths="absolute",
+        code_key="jobCode",
+        bom=True,
+    )
+    today = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    for facility in ("WH_DEL", "WH_BLR"):
+        uniware.add_rows(facility, 900, today - timedelta(days=45), today + timedelta(days=1))
+    # An export someone ran in the Uniware UI, whose code the sandbox config follows.
+    uniware.add_job(
+        "WH_DEL", today - timedelta(days=10), today - timedelta(days=9), code="EXPSANDBOX1"
+    )
+    return uniware
+
+
 #: option -> (environment variable for its default, default port, what listens there)
 PORTS = {
     "--ep-port": ("SANDBOX_ELASTICPATH_PORT", 8711, "Elastic Path"),
     "--m3ter-port": ("SANDBOX_M3TER_PORT", 8712, "m3ter"),
     "--talkdesk-port": ("SANDBOX_TALKDESK_PORT", 8713, "Talkdesk"),
+    "--uniware-port": ("SANDBOX_UNIWARE_PORT", 8714, "Uniware"),
     "--files-port": ("SANDBOX_FILES_PORT", 8719, "the download links' storage host"),
 }
 
@@ -167,19 +194,22 @@ def main() -> None:
     files, elasticpath = build(args.host, args.ep_port, args.files_host, args.files_port)
     m3ter = build_m3ter(files, args.host, args.m3ter_port)
     talkdesk = build_talkdesk(files, args.host, args.talkdesk_port)
+    uniware = build_uniware(files, args.host, args.uniware_port)
     _start(files, "--files-port")
     _start(elasticpath, "--ep-port")
     _start(m3ter, "--m3ter-port")
     _start(talkdesk, "--talkdesk-port")
+    _start(uniware, "--uniware-port")
     urls = {
         "elasticpath": elasticpath.url,
         "m3ter": m3ter.url,
         "talkdesk": talkdesk.url,
+        "uniware": uniware.url,
         "files": files.url,
     }
     print(
         f"sandbox: Elastic Path at {elasticpath.url}, m3ter at {m3ter.url}, Talkdesk at "
-        f"{talkdesk.url}, files at {files.url}",
+        f"{talkdesk.url}, Uniware at {uniware.url}, files at {files.url}",
         flush=True,
     )
     if args.ready_file:
@@ -191,6 +221,7 @@ def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     stop.wait()
+    uniware.stop()
     talkdesk.stop()
     m3ter.stop()
     elasticpath.stop()

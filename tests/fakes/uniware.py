@@ -63,6 +63,8 @@ class ExportJob:
     file_path: str | None = None
     body: bytes | None = None
     facility_headers: list[str | None] = field(default_factory=list)
+    #: Made by a create request (not in the UI).
+    via_api: bool = False
 
 
 def _envelope(**fields: t.Any) -> dict:
@@ -178,12 +180,14 @@ class FakeUniware(FakeHost):
         """A job someone made in the Uniware UI (its code is all the tap can know)."""
         with self.lock:
             job = self._new_job(facility, "Sale Orders", list(CAPTIONS), start, end)
+            del self.jobs[job.code]
             job.__dict__.update(fields)
+            self.jobs[job.code] = job
         return job.code
 
     def created_jobs(self, facility: str | None = None) -> list[ExportJob]:
         return sorted(
-            (j for j in self.jobs.values() if facility in (None, j.facility)),
+            (j for j in self.jobs.values() if j.via_api and facility in (None, j.facility)),
             key=lambda j: j.created_at,
         )
 
@@ -324,6 +328,7 @@ class FakeUniware(FakeHost):
                 end = parse_instant(flt["dateRange"]["end"])
         with self.lock:
             job = self._new_job(facility, body["exportJobTypeName"], columns, start, end)
+            job.via_api = True
             unfinished = [j for j in self.jobs.values() if j.status in ("QUEUED", "RUNNING")]
             self.max_created_unfinished = max(self.max_created_unfinished, len(unfinished))
         key = self.shape(self.code_key, "code", ("jobCode", "exportJobCode", "code"))
