@@ -10,7 +10,8 @@ from datetime import datetime, timedelta, timezone
 
 from tests.conftest import UNIWARE_PASSWORD, uniware_config
 from tests.fakes.uniware import CAPTIONS, parse_instant
-from tests.tap_runner import run_tap
+from tests.tap_runner import run_tap, write_json
+from tests.test_kill_resume import _run_until, jobs_in_flight
 
 JOBS, ROWS = "uniware_export_jobs", "uniware_export_rows"
 CREATE = r"/export/job/create$"
@@ -113,17 +114,27 @@ def test_each_job_records_its_facility_export_and_window_and_rows_have_caption_h
     assert all(list(r["row"]) == wanted for r in rows)  # no BOM on the first caption
 
 
-def test_a_run_killed_between_create_and_completion_resumes_the_recorded_job(uw):
-    config = days_of_orders(uw, 1, facilities=["WH_DEL"])
-    # The first status call fails for good: the run stops with its job only created.
-    uw.fail_next(1, 400, path=STATUS, method="POST")
-    crashed = run_tap(config, fails=True)
-    [job] = uw.created_jobs()
-    [entry] = crashed.state["bookmarks"][JOBS]["exports"]["sale_orders@WH_DEL"]["in_flight"]
-    assert entry["id"] == job.code
-    resumed = run_tap(config, state=crashed.state)
-    assert len(uw.created_jobs()) == 1
-    assert len(resumed.records(ROWS)) == len(uw.window_rows(job))
+def test_a_run_killed_between_create_and_completion_resumes_the_recorded_jobs(uw, tmp_path):
+    uw.finish_after_polls = 10_000
+    config = days_of_orders(uw, 2, facilities=["WH_DEL"], max_jobs_in_flight=2)
+    key = "sale_orders@WH_DEL"
+    messages = _run_until(
+        write_json(tmp_path / "config.json", config),
+        lambda m: len(jobs_in_flight(m, JOBS, key)) == 2,
+    )
+    state = next(m["value"] for m in reversed(messages) if m["type"] == "STATE")
+    made = {j.code for j in uw.created_jobs()}
+    assert set(jobs_in_flight({"type": "STATE", "value": state}, JOBS, key)) == made
+    uw.finish_after_polls = 1
+    for job in uw.created_jobs():
+        job.observations = 0
+    resumed = run_tap(config, state=state)
+    assert {j.code for j in uw.created_jobs()} == made  # both windows' jobs resumed, none new
+    assert codes_landed(resumed) == sorted(
+        r["saleOrderCode"]
+        for r in uw.rows["WH_DEL"]
+        if midnight_days_ago(2) <= r["addedOn"] < midnight_days_ago(0)
+    )
 
 
 def test_a_run_stopped_by_max_wait_seconds_resumes_its_jobs_next_run(uw):
@@ -160,6 +171,7 @@ def test_successful_false_is_an_error_with_the_apis_own_words(uw):
     result = run_tap(days_of_orders(uw, 1, exports=[export]), fails=True)
     assert "invalid column shippingX" in str(result.error)
     assert "exportColums" in str(result.error)
+    assert "creating bad@WH_DEL" in str(result.error)
     assert uw.created_jobs() == []
 
 

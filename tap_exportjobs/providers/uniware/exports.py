@@ -276,7 +276,12 @@ class UniwareExportJobsStream(JobStream):
             method="POST", url=f"{self.url_base}{API}/export/job/create", json=body, headers=headers
         )
         # Never retried once it may have reached the API; a 429 lowers the jobs in flight.
-        answer = json_body(self.send_create(prepared, retry_rate_limits=False)) or {}
+        try:
+            answer = json_body(self.send_create(prepared, retry_rate_limits=False)) or {}
+        except FatalAPIError as error:
+            raise FatalAPIError(
+                f"{error} (creating {spec.key} for {iso(window.start)} .. {iso(window.end)})"
+            ) from None
         code = answer.get("jobCode") or answer.get("exportJobCode") or answer.get("code")
         if not code:
             raise FatalAPIError(
