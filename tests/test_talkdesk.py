@@ -68,6 +68,21 @@ def test_a_backfill_creates_one_job_per_window_with_exact_bounds_and_every_row_l
     assert row_ids(second) == []
 
 
+def test_state_drains_settled_jobs_and_keeps_facts_only_of_jobs_it_still_holds(td):
+    td.show_created_at = True
+    td.token_ttl_seconds = td.link_ttl_seconds = 7200
+    td.advance(-3600)  # the jobs were made an hour ago
+    config, _ = one_day(td)
+    config["start_date"] = midnight_days_ago(3).isoformat()
+    first = run_tap(config)
+    assert len(td.created_jobs("calls")) == 3
+    state = first.state["bookmarks"][JOBS]
+    assert len(state["jobs"]) == 1  # only the newest, at the bookmark
+    assert set(state["job_facts"]) == set(state["jobs"])
+    second = run_tap(config, state=first.state)
+    assert second.records(JOBS) == []
+
+
 def test_windows_are_days_of_the_reports_time_zone_sent_as_local_times_with_that_zone(td):
     tz = ZoneInfo("America/New_York")
     today = datetime.now(tz).replace(hour=0, minute=0, second=0, microsecond=0)

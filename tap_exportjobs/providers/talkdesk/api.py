@@ -37,11 +37,6 @@ class TalkdeskAPI:
 
     provider = NAME
 
-    def __init__(self, tap: t.Any) -> None:
-        super().__init__(tap)  # type: ignore[call-arg]
-        #: Ids the job listing showed in this run (see `_forget_facts`).
-        self._listed: set[str] = set()
-
     @property
     def settings(self) -> dict:
         return self.config[NAME]  # type: ignore[attr-defined]

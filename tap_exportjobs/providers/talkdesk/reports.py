@@ -3,9 +3,8 @@
 See shared/api-notes/talkdesk.md. A done job's status call answers a redirect (300, 302 or
 303, by source) to `files/{id}`, which redirects to a short-lived storage link: both are
 requested here without following redirects, so a status call never fetches the file and
-the token never leaves the API host. Jobs carry no documented creation time: the tap keeps
-when it first saw each job it follows (`job_facts` in state, with what a redirect's empty
-body leaves out), for as long as the ledger, a window or the listing holds the job.
+the token never leaves the API host. Jobs carry no documented creation time: see
+`facts.py`.
 """
 
 from __future__ import annotations
@@ -31,13 +30,12 @@ from tap_exportjobs.jobs import (
     JobStream,
     day_start,
     fingerprint,
-    iso,
     parse_timestamp,
-    utc_now,
     zone,
 )
 from tap_exportjobs.jobs.files import FileGoneError
 from tap_exportjobs.providers.talkdesk.api import TalkdeskAPI, job_name, local_time
+from tap_exportjobs.providers.talkdesk.facts import RemembersJobs
 from tap_exportjobs.providers.talkdesk.settings import DEFAULT_JOBS_IN_FLIGHT, WINDOW_KEYS
 from tap_exportjobs.reports import ReportRowsStream
 
@@ -64,7 +62,7 @@ class JobsPaginator(PageNumberPaginator):
         return bool((links.get("next") or {}).get("href"))
 
 
-class TalkdeskReportJobsStream(TalkdeskAPI, JobStream):
+class TalkdeskReportJobsStream(RemembersJobs, TalkdeskAPI, JobStream):
     name = "talkdesk_report_jobs"
     path = "/data/reports/{report_type}/jobs"
     records_jsonpath = "$._embedded.jobs[*]"
@@ -135,18 +133,6 @@ class TalkdeskReportJobsStream(TalkdeskAPI, JobStream):
             "timezone": facts.get("timezone"),
             "format": facts.get("format"),
         }
-
-    def _facts(self, job_id: str, job: dict) -> dict:
-        """What is known of the job, remembered across runs: a redirect's body may be empty,
-        and jobs show no creation time (the first sighting stands in for it)."""
-        store = self.get_context_state(None).setdefault("job_facts", {})
-        facts = store.setdefault(job_id, {})
-        for key in ("name", "timezone", "format", "timespan"):
-            if job.get(key):
-                facts[key] = job[key]
-        created = parse_timestamp(job.get("created_at"))
-        facts["created_at"] = iso(created) if created else facts.get("created_at") or iso(utc_now())
-        return facts
 
     def fetch_job(self, job_id: str, context: Context | None) -> dict | None:
         report_type = self._report_type(job_id, context)
@@ -271,24 +257,6 @@ class TalkdeskReportJobsStream(TalkdeskAPI, JobStream):
             if not (((body or {}).get("_links") or {}).get("next") or {}).get("href"):
                 break
         return found
-
-    # -- remembered facts stay bounded ------------------------------------------------
-
-    def finish_run(self) -> bool:
-        ran = super().finish_run()
-        if ran:
-            self._forget_facts()
-        return ran
-
-    def _forget_facts(self) -> None:
-        """Keep facts only of jobs the ledger or a window holds, or the listing still shows
-        (so a listed job keeps its first sighting and is not taken for a new one)."""
-        state = self.get_context_state(None)
-        held = set(self.ledger(None).jobs) | self.jobs_out_for_windows(self.ledger(None))
-        held |= self._listed
-        facts = state.get("job_facts") or {}
-        state["job_facts"] = {k: v for k, v in facts.items() if k in held}
-        self._listed = set()
 
 
 def _json(response: requests.Response) -> t.Any:
