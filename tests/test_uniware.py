@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 from tests.conftest import UNIWARE_PASSWORD, uniware_config
 from tests.fakes.uniware import CAPTIONS, parse_instant
-from tests.tap_runner import run_tap, write_json
+from tests.tap_runner import run_tap, run_tap_process, write_json
 from tests.test_kill_resume import _run_until, jobs_in_flight
 
 JOBS, ROWS = "uniware_export_jobs", "uniware_export_rows"
@@ -305,3 +305,14 @@ def test_the_password_appears_nowhere_when_the_token_request_cannot_connect_and_
     assert "may have reached the API" not in caplog.text  # no create was sent: not uncertain
     written = json.dumps(result.messages) + caplog.text + str(result.error)
     assert "DO-NOT-LEAK" not in written
+
+
+def test_the_password_is_nowhere_in_a_tap_process_whose_login_fails(uw, tmp_path):
+    config = days_of_orders(uw, 1, facilities=["WH_DEL"])
+    config["uniware"]["password"] = f"wrong-{UNIWARE_PASSWORD}"
+    uw.drop_next(2, path=r"/oauth/token")  # dropped twice, then refused
+    result = run_tap_process(write_json(tmp_path / "config.json", config))
+    assert result.returncode != 0
+    assert "Could not log in: HTTP 400 from /oauth/token: Bad credentials" in result.stderr
+    assert len(uw.requests_to(r"/oauth/token")) == 3
+    assert "DO-NOT-LEAK" not in result.stderr + json.dumps(result.messages)

@@ -15,6 +15,7 @@ import typing as t
 from datetime import timedelta
 from functools import cached_property
 from http import HTTPStatus
+from urllib.parse import urlsplit
 
 import requests
 from singer_sdk import typing as th
@@ -223,7 +224,7 @@ class UniwareExportJobsStream(JobStream):
             url=url,
             file_format="csv",
             auth_headers={"Authorization": signed.headers["Authorization"]},
-            auth_host=url.split("://", 1)[1].split("/", 1)[0],
+            auth_host=urlsplit(url).netloc,
         )
 
     # -- exports the tap creates ----------------------------------------------------
