@@ -127,15 +127,23 @@ class ClientCredentialsAuthenticator(OAuthAuthenticator):
         return {"data": self.oauth_request_payload, "headers": self._oauth_headers}
 
     def update_access_token(self) -> None:
-        for attempt in backoff.retry_context(
-            TRANSIENT_ERRORS,
-            retry_wait_generator,
-            max_tries=MAX_TRIES,
-            jitter=None,
-            logger=logger,
-        ):
-            with attempt:
-                self._request_token()
+        """Fetch a token, retrying the token endpoint's transient failures. A token that
+        cannot be had once retries are spent is final (FatalAPIError): a create request waiting
+        for it never went out, and must not be taken for one that may have reached the API."""
+        try:
+            for attempt in backoff.retry_context(
+                TRANSIENT_ERRORS,
+                retry_wait_generator,
+                max_tries=MAX_TRIES,
+                jitter=None,
+                logger=logger,
+            ):
+                with attempt:
+                    self._request_token()
+        except TRANSIENT_ERRORS as error:
+            raise FatalAPIError(
+                f"Could not get an access token from {urlsplit(self.auth_endpoint).netloc}: {error}"
+            ) from None
 
     def _request_token(self) -> None:
         requested_at = datetime.now(timezone.utc)

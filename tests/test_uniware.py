@@ -300,7 +300,7 @@ def test_the_password_appears_nowhere_when_the_token_request_cannot_connect_and_
     monkeypatch.setattr("tap_exportjobs.auth.MAX_TRIES", 2)  # fail fast
     with caplog.at_level(logging.DEBUG):
         result = run_tap(config, fails=True)
-    assert "Could not get a Uniware access token" in str(result.error)
+    assert "Could not get an access token from 127.0.0.1:" in str(result.error)
     assert "/oauth/token" in str(result.error)
     assert "may have reached the API" not in caplog.text  # no create was sent: not uncertain
     written = json.dumps(result.messages) + caplog.text + str(result.error)

@@ -17,7 +17,7 @@ import requests
 from singer_sdk.exceptions import FatalAPIError, RetriableAPIError
 
 from tap_exportjobs.auth import ClientCredentialsAuthenticator
-from tap_exportjobs.http import TRANSIENT_ERRORS, is_retriable_status
+from tap_exportjobs.http import is_retriable_status
 from tap_exportjobs.redaction import scrub, scrub_library_logs
 
 logger = logging.getLogger(__name__)
@@ -42,14 +42,6 @@ class UniwareAuthenticator(ClientCredentialsAuthenticator):
 
     def __repr__(self) -> str:
         return f"UniwareAuthenticator({urlsplit(self.auth_endpoint).netloc})"
-
-    def update_access_token(self) -> None:
-        """A token that cannot be had once retries are spent is final: raised as such, so a
-        create waiting for it is not taken for a create that may have reached the API."""
-        try:
-            super().update_access_token()
-        except TRANSIENT_ERRORS as error:
-            raise FatalAPIError(f"Could not get a Uniware access token: {error}") from None
 
     def _request_token(self) -> None:
         if self.refresh_token:
