@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import typing as t
 
-from tap_exportjobs.jobs import iso, parse_timestamp, utc_now
+from tap_exportjobs.jobs import iso, parse_timestamp
+from tap_exportjobs.jobs.facts import RemembersJobs
 from tap_exportjobs.jobs.timestamps import sort_key
 
 
-class RemembersJobs:
+class RemembersReportJobs(RemembersJobs):
     """Mixed into the Talkdesk job stream (a JobStream)."""
 
     def __init__(self, tap: t.Any) -> None:
@@ -26,14 +27,18 @@ class RemembersJobs:
     def _facts(self, job_id: str, job: dict) -> dict:
         """What is known of the job, remembered across runs: a redirect's body may be empty,
         and jobs show no creation time (the first sighting stands in for it)."""
-        store = self.get_context_state(None).setdefault("job_facts", {})
-        facts = store.setdefault(job_id, {})
+        facts = self.job_facts(job_id)
         for key in ("name", "timezone", "format", "timespan"):
             if job.get(key):
                 facts[key] = job[key]
         created = parse_timestamp(job.get("created_at"))
-        facts["created_at"] = iso(created) if created else facts.get("created_at") or iso(utc_now())
+        if created:
+            facts["created_at"] = iso(created)
         return facts
+
+    def facts_to_keep(self) -> set[str]:
+        """Jobs the listing still shows keep their first sighting (never taken for new)."""
+        return self._listed
 
     def finish_run(self) -> bool:
         if self._run is not None and not self.settings.get("follow_existing_jobs"):
@@ -45,16 +50,5 @@ class RemembersJobs:
             ]
             self._run.newest_listed = max(created, key=sort_key, default=None)
         ran = super().finish_run()
-        if ran:
-            self._forget_facts()
-        return ran
-
-    def _forget_facts(self) -> None:
-        """Keep facts only of jobs the ledger or a window holds, or the listing still shows
-        (so a listed job keeps its first sighting and is not taken for a new one)."""
-        state = self.get_context_state(None)
-        held = set(self.ledger(None).jobs) | self.jobs_out_for_windows(self.ledger(None))
-        held |= self._listed
-        facts = state.get("job_facts") or {}
-        state["job_facts"] = {k: v for k, v in facts.items() if k in held}
         self._listed = set()
+        return ran

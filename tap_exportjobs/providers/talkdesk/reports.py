@@ -35,7 +35,7 @@ from tap_exportjobs.jobs import (
 )
 from tap_exportjobs.jobs.files import FileGoneError
 from tap_exportjobs.providers.talkdesk.api import TalkdeskAPI, job_name, local_time
-from tap_exportjobs.providers.talkdesk.facts import RemembersJobs
+from tap_exportjobs.providers.talkdesk.facts import RemembersReportJobs
 from tap_exportjobs.providers.talkdesk.settings import DEFAULT_JOBS_IN_FLIGHT, WINDOW_KEYS
 from tap_exportjobs.reports import ReportRowsStream
 
@@ -62,7 +62,7 @@ class JobsPaginator(PageNumberPaginator):
         return bool((links.get("next") or {}).get("href"))
 
 
-class TalkdeskReportJobsStream(RemembersJobs, TalkdeskAPI, JobStream):
+class TalkdeskReportJobsStream(RemembersReportJobs, TalkdeskAPI, JobStream):
     name = "talkdesk_report_jobs"
     path = "/data/reports/{report_type}/jobs"
     records_jsonpath = "$._embedded.jobs[*]"

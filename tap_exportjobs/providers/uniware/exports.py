@@ -37,6 +37,7 @@ from tap_exportjobs.jobs import (
     iso,
     utc_now,
 )
+from tap_exportjobs.jobs.facts import RemembersJobs
 from tap_exportjobs.providers.uniware.api import (
     RefusesHtmlPages,
     failed,
@@ -69,7 +70,7 @@ RUNNING_STATUSES = frozenset(
 )
 
 
-class UniwareExportJobsStream(JobStream):
+class UniwareExportJobsStream(RemembersJobs, JobStream):
     name = "uniware_export_jobs"
     provider = NAME
     path = f"{API}/export/job/status"
@@ -141,22 +142,9 @@ class UniwareExportJobsStream(JobStream):
 
     # -- what the tap keeps of each job ---------------------------------------------
 
-    def facts(self, job_code: str) -> dict:
-        """What the tap knows of the job: the API shows only its status and file. A job the
-        tap did not create is taken as created when first seen."""
-        store = self.get_context_state(None).setdefault("job_facts", {})
-        return store.setdefault(job_code, {"created_at": iso(utc_now())})
-
-    def finish_run(self) -> bool:
-        ran = super().finish_run()
-        if ran:
-            state = self.get_context_state(None)
-            ledger = self.ledger(None)
-            held = set(ledger.jobs) | self.jobs_out_for_windows(ledger)
-            held |= set(self.settings.get("job_codes") or [])
-            facts = state.get("job_facts") or {}
-            state["job_facts"] = {k: v for k, v in facts.items() if k in held}
-        return ran
+    def facts_to_keep(self) -> set[str]:
+        """The configured job codes: nothing else tells when they were first seen."""
+        return set(self.settings.get("job_codes") or [])
 
     # -- jobs -----------------------------------------------------------------------
 
@@ -168,7 +156,7 @@ class UniwareExportJobsStream(JobStream):
                 yield raw
 
     def fetch_job(self, job_id: str, context: Context | None) -> dict | None:
-        facility = self.facts(job_id).get("facility")
+        facility = self.job_facts(job_id).get("facility")
         try:
             body = self.call(f"{API}/export/job/status", {"jobCode": job_id}, facility)
         except FatalAPIError as error:
@@ -177,7 +165,7 @@ class UniwareExportJobsStream(JobStream):
 
     def normalize_job(self, raw: dict, context: Context | None) -> dict:
         code = str(raw["jobCode"])
-        facts = self.facts(code)
+        facts = self.job_facts(code)
         return {
             "id": code,
             "job_type": facts.get("job_type"),
@@ -289,7 +277,7 @@ class UniwareExportJobsStream(JobStream):
                 f"uniware: the create answer for {spec.key} carries no jobCode "
                 f"(fields {sorted(answer)})"
             )
-        self.facts(str(code)).update(
+        self.job_facts(str(code)).update(
             created_at=iso(utc_now()),
             job_type=export["export_job_type_name"],
             facility=facility,
