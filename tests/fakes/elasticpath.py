@@ -10,18 +10,15 @@ from __future__ import annotations
 
 import csv
 import io
-import os
 import random
 import re
 import secrets
-import time
 import uuid
-import zlib
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from tests.fakes.files import FakeFileHost
-from tests.fakes.server import FakeHost, Request, Response, json_response
+from tests.fakes.server import FakeAPI, Request, Response, json_response, varied
 
 WEEK = 7 * 24 * 3600
 NO_RESULTS = "No results matched the supplied filter"
@@ -89,13 +86,6 @@ def rfc3339_nanos(epoch: float, digits: int = 9) -> str:
     )
 
 
-def _varied(salt: str) -> int:
-    """A number that is the same every time one test runs and differs between tests, to
-    pick one of the shapes the notes leave open (outside pytest: 0)."""
-    test = os.environ.get("PYTEST_CURRENT_TEST", "").rsplit(" ", 1)[0]
-    return zlib.crc32(f"{salt}:{test}".encode()) if test else 0
-
-
 @dataclass
 class FakeJob:
     id: str
@@ -115,7 +105,7 @@ class FakeJob:
     created_via_api: bool = False
 
 
-class FakeElasticPath(FakeHost):
+class FakeElasticPath(FakeAPI):
     def __init__(
         self,
         files: FakeFileHost,
@@ -161,7 +151,6 @@ class FakeElasticPath(FakeHost):
         #: href point at `{base}/v2/jobs/{id}/file` there, as a hostile or confused answer
         #: would.
         self.foreign_file_endpoint = foreign_file_endpoint
-        self.offset = 0.0
         #: Each token issued and when it expires (fake clock, epoch seconds).
         self.tokens: dict[str, float] = {}
         self.tokens_issued: list[str] = []
@@ -181,12 +170,6 @@ class FakeElasticPath(FakeHost):
         files.clock = self.now
 
     # -- clock and data -------------------------------------------------------------
-
-    def now(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
 
     def revoke_tokens(self) -> None:
         with self.lock:
@@ -367,7 +350,7 @@ class FakeElasticPath(FakeHost):
             "expires": int(self.now() + self.token_ttl_seconds),
             "identifier": "client_credentials",
         }
-        style = self.token_style or ("docs", "spec")[_varied("token") % 2]
+        style = self.token_style or ("docs", "spec")[varied("token") % 2]
         return json_response(fields if style == "docs" else {"data": fields})
 
     def _authorized(self, request: Request) -> bool:
@@ -385,7 +368,7 @@ class FakeElasticPath(FakeHost):
         with self.lock:
             self._observe(self._alive())
             jobs = sorted(self._alive(), key=lambda j: j.created_at, reverse=True)
-            paginate = self.paginate if self.paginate is not None else _varied("paging") % 2
+            paginate = self.paginate if self.paginate is not None else varied("paging") % 2
             if not paginate:
                 return json_response({"data": [self._job_json(j) for j in jobs]})
             limit = min(int(request.query.get("page[limit]", 25)), 100)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from tests.fakes.files import FakeFileHost
-from tests.fakes.server import FakeHost, Request, Response, json_response
+from tests.fakes.server import FakeAPI, Request, Response, json_response
 
 DAY = 24 * 3600
 ORG = r"/organizations/(?P<org>[^/]+)"
@@ -91,7 +91,7 @@ class FakeExportJob:
     fails: bool = False
 
 
-class FakeM3ter(FakeHost):
+class FakeM3ter(FakeAPI):
     def __init__(
         self,
         files: FakeFileHost,
@@ -122,7 +122,6 @@ class FakeM3ter(FakeHost):
         self.requests_per_second = 50
         self.rate_limited = 0
         self._second = (0, 0)
-        self.offset = 0.0
         self._last_pages = 0
         self.tokens: dict[str, float] = {}
         self.tokens_issued: list[str] = []
@@ -190,12 +189,6 @@ class FakeM3ter(FakeHost):
         return str(uuid.UUID(int=self._ids.getrandbits(128), version=4))
 
     # -- clock, tokens ----------------------------------------------------------------
-
-    def now(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
 
     def expire_tokens(self) -> None:
         with self.lock:

@@ -20,16 +20,13 @@ import io
 import json
 import random
 import secrets
-import time
-import typing as t
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from tests.fakes.elasticpath import _varied
 from tests.fakes.files import FakeFileHost
-from tests.fakes.server import FakeHost, Request, Response, json_response
+from tests.fakes.server import FakeAPI, Request, Response, json_response, varied
 
 STAGES = ("created", "processing", "uploading", "done")
 FORMATS = ("csv", "json", "json_bulk")
@@ -57,7 +54,7 @@ class ReportJob:
     extra: dict = field(default_factory=dict)
 
 
-class FakeTalkdesk(FakeHost):
+class FakeTalkdesk(FakeAPI):
     def __init__(
         self,
         files: FakeFileHost,
@@ -97,7 +94,6 @@ class FakeTalkdesk(FakeHost):
         self.per_page = per_page
         #: `files/{id}` answers the file itself (200) instead of redirecting to storage.
         self.serve_files_directly = False
-        self.offset = 0.0
         self.tokens: dict[str, float] = {}
         self.tokens_issued: list[str] = []
         self.requests_with_expired_tokens: list[Request] = []
@@ -117,16 +113,6 @@ class FakeTalkdesk(FakeHost):
         files.clock = self.now
 
     # -- clock, data, shapes ----------------------------------------------------------
-
-    def now(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
-
-    @staticmethod
-    def shape(knob: t.Any, salt: str, choices: tuple) -> t.Any:
-        return knob if knob is not None else choices[_varied(salt) % len(choices)]
 
     def add_rows(
         self, report_type: str, n: int, start: datetime, end: datetime, seed: int = 3
@@ -406,7 +392,7 @@ class FakeTalkdesk(FakeHost):
         status = self.shape(self.redirect_status, "redirect", (300, 302, 303))
         response = json_response(body, status)
         # A 302/303 may come without the job in its body.
-        if status != 300 and _varied(f"redirect-body:{job_id}") % 2:
+        if status != 300 and varied(f"redirect-body:{job_id}") % 2:
             response = Response(status, b"")
         response.headers["Location"] = self._links(job)["files"]["href"]
         return response

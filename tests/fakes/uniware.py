@@ -20,14 +20,12 @@ import csv
 import io
 import random
 import secrets
-import time
 import typing as t
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
-from tests.fakes.elasticpath import _varied
 from tests.fakes.files import FakeFileHost
-from tests.fakes.server import FakeHost, Request, Response, json_response
+from tests.fakes.server import FakeAPI, Request, Response, json_response
 
 API = "/services/rest/v1"
 #: Column id -> the caption the CSV header carries.
@@ -92,7 +90,7 @@ def parse_instant(value: t.Any) -> datetime:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-class FakeUniware(FakeHost):
+class FakeUniware(FakeAPI):
     def __init__(
         self,
         files: FakeFileHost,
@@ -125,7 +123,6 @@ class FakeUniware(FakeHost):
         self.bom = bom
         #: Serve tenant-hosted files as the login page even with a token (the trap).
         self.login_page_for_files = False
-        self.offset = 0.0
         self.tokens: dict[str, float] = {}
         self.refresh_tokens: set[str] = set()
         self.grants: list[str] = []
@@ -142,16 +139,6 @@ class FakeUniware(FakeHost):
         files.clock = self.now
 
     # -- clock, data, shapes ----------------------------------------------------------
-
-    def now(self) -> float:
-        return time.time() + self.offset
-
-    def advance(self, seconds: float) -> None:
-        self.offset += seconds
-
-    @staticmethod
-    def shape(knob: t.Any, salt: str, choices: tuple) -> t.Any:
-        return knob if knob is not None else choices[_varied(salt) % len(choices)]
 
     def add_rows(
         self, facility: str, n: int, start: datetime, end: datetime, seed: int = 5
