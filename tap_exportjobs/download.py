@@ -18,13 +18,14 @@ from datetime import datetime, timedelta, timezone
 from http import HTTPStatus
 from http.client import HTTPException
 from pathlib import Path
-from urllib.parse import parse_qs, urljoin, urlsplit
+from urllib.parse import urljoin, urlsplit
 
 import requests
 import urllib3
 
 from tap_exportjobs import http
 from tap_exportjobs.download_progress import DownloadProgress
+from tap_exportjobs.links import describe_url
 from tap_exportjobs.redaction import redact_url as redact_url
 from tap_exportjobs.redaction import scrub, scrub_library_logs
 
@@ -90,31 +91,6 @@ class SpooledFile:
     file_format: str | None
     #: The link's `rows_key` (see DownloadLink).
     rows_key: str | None = None
-
-
-def describe_url(url: str) -> str:
-    """Host and path only, for messages and logs."""
-    parts = urlsplit(url)
-    return f"{parts.hostname or ''}{parts.path}"
-
-
-def expiry_from_url(url: str) -> datetime | None:
-    """When a presigned link stops working, read from its own query string.
-
-    CloudFront and S3 v2 carry `Expires=<epoch>`; S3 v4 carries `X-Amz-Date` plus
-    `X-Amz-Expires` seconds; GCS v4 carries `X-Goog-Date` plus `X-Goog-Expires`.
-    """
-    query = {k.lower(): v[0] for k, v in parse_qs(urlsplit(url).query).items() if v}
-    with contextlib.suppress(ValueError, OverflowError):
-        if "expires" in query:
-            return datetime.fromtimestamp(int(query["expires"]), timezone.utc)
-        for prefix in ("x-amz", "x-goog"):
-            if f"{prefix}-date" in query and f"{prefix}-expires" in query:
-                signed = datetime.strptime(query[f"{prefix}-date"], "%Y%m%dT%H%M%SZ")
-                return signed.replace(tzinfo=timezone.utc) + timedelta(
-                    seconds=int(query[f"{prefix}-expires"])
-                )
-    return None
 
 
 class CredentialFreeSession(requests.Session):

@@ -7,8 +7,9 @@ from datetime import datetime, timezone
 
 import pytest
 
-from tap_exportjobs.download import expiry_from_url, redact_url
+from tap_exportjobs.download import redact_url
 from tap_exportjobs.jobs import TERMINAL, Ledger, parse_timestamp
+from tap_exportjobs.links import expiry_from_url
 
 
 def test_nanosecond_timestamps_parse_to_utc_microseconds():

@@ -6,9 +6,9 @@ import typing as t
 
 from singer_sdk.exceptions import FatalAPIError
 
-from tap_exportjobs.download import expiry_from_url
 from tap_exportjobs.jobs.record import EXPIRED, TERMINAL, UNKNOWN
 from tap_exportjobs.jobs.timestamps import iso, parse_timestamp, utc_now
+from tap_exportjobs.links import expiry_from_url
 
 if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context

@@ -17,7 +17,7 @@ from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import OffsetPaginator
 
 from tap_exportjobs.auth import ClientCredentialsAuthenticator, url_origin
-from tap_exportjobs.download import DownloadError, DownloadLink, expiry_from_url
+from tap_exportjobs.download import DownloadError, DownloadLink
 from tap_exportjobs.jobs import (
     EMPTY,
     FAILED,
@@ -30,6 +30,7 @@ from tap_exportjobs.jobs import (
     fingerprint,
     parse_timestamp,
 )
+from tap_exportjobs.links import expiry_from_url
 from tap_exportjobs.reports import ReportRowsStream
 
 if t.TYPE_CHECKING:

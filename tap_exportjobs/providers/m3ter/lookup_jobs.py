@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 
 from singer_sdk import typing as th
 
-from tap_exportjobs.download import DownloadError, DownloadLink, expiry_from_url
+from tap_exportjobs.download import DownloadError, DownloadLink
 from tap_exportjobs.jobs import (
     SUCCEEDED,
     TERMINAL,
@@ -19,6 +19,7 @@ from tap_exportjobs.jobs import (
     parse_timestamp,
 )
 from tap_exportjobs.jobs.ledger import FILE_DONE, FILE_OWED
+from tap_exportjobs.links import expiry_from_url
 from tap_exportjobs.providers.m3ter.api import (
     JOB_STATUSES,
     LINK_REFUSED_STATUSES,

@@ -17,7 +17,7 @@ from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 from singer_sdk.pagination import PageNumberPaginator
 
-from tap_exportjobs.download import DownloadError, DownloadLink, expiry_from_url
+from tap_exportjobs.download import DownloadError, DownloadLink
 from tap_exportjobs.jobs import (
     CANCELED,
     DELETED,
@@ -34,6 +34,7 @@ from tap_exportjobs.jobs import (
     zone,
 )
 from tap_exportjobs.jobs.files import FileGoneError
+from tap_exportjobs.links import expiry_from_url
 from tap_exportjobs.providers.talkdesk.api import TalkdeskAPI, job_name, local_time
 from tap_exportjobs.providers.talkdesk.facts import RemembersReportJobs
 from tap_exportjobs.providers.talkdesk.settings import DEFAULT_JOBS_IN_FLIGHT, WINDOW_KEYS
