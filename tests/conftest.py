@@ -26,18 +26,24 @@ def ep(files):
 
 def ep_config(ep: FakeElasticPath, **overrides) -> dict:
     """A config for the fake Elastic Path; `elasticpath=` entries merge into its block."""
-    block = {
+    defaults = {
         "api_url": ep.url,
         "client_id": CLIENT_ID,
         "client_secret": CLIENT_SECRET,
-        **overrides.pop("elasticpath", {}),
     }
+    return _config("elasticpath", defaults, overrides)
+
+
+def _config(provider: str, defaults: dict, overrides: dict) -> dict:
+    """A tap config for one fake provider: fast polling, http links allowed (the fakes'),
+    `<provider>=` entries merged into the provider's block, other overrides at the top."""
+    block = {**defaults, **overrides.pop(provider, {})}
     return {
         "allow_http_downloads": True,
         "poll_interval_seconds": 0.02,
         "poll_interval_max_seconds": 0.05,
         "max_wait_seconds": 10,
-        "elasticpath": block,
+        provider: block,
         **overrides,
     }
 
@@ -58,21 +64,13 @@ def m3(files):
 
 def m3ter_config(m3: FakeM3ter, **overrides) -> dict:
     """A config for the fake m3ter; `m3ter=` entries merge into its block."""
-    block = {
+    defaults = {
         "api_url": m3.url,
         "org_id": m3.org_id,
         "client_id": M3TER_KEY,
         "client_secret": M3TER_SECRET,
-        **overrides.pop("m3ter", {}),
     }
-    return {
-        "allow_http_downloads": True,
-        "poll_interval_seconds": 0.02,
-        "poll_interval_max_seconds": 0.05,
-        "max_wait_seconds": 10,
-        "m3ter": block,
-        **overrides,
-    }
+    return _config("m3ter", defaults, overrides)
 
 
 TALKDESK_ID = "talkdesk-client-id"
@@ -87,22 +85,14 @@ def td(files):
 
 def talkdesk_config(td: FakeTalkdesk, **overrides) -> dict:
     """A config for the fake Talkdesk; `talkdesk=` entries merge into its block."""
-    block = {
+    defaults = {
         "api_url": td.url,
         "token_url": f"{td.url}/oauth/token",
         "client_id": TALKDESK_ID,
         "client_secret": TALKDESK_SECRET,
         "reports": [{"type": "calls", "format": "json"}],
-        **overrides.pop("talkdesk", {}),
     }
-    return {
-        "allow_http_downloads": True,
-        "poll_interval_seconds": 0.02,
-        "poll_interval_max_seconds": 0.05,
-        "max_wait_seconds": 10,
-        "talkdesk": block,
-        **overrides,
-    }
+    return _config("talkdesk", defaults, overrides)
 
 
 UNIWARE_USER = "api-user@example.com"
@@ -118,7 +108,7 @@ def uw(files):
 
 def uniware_config(uw: FakeUniware, **overrides) -> dict:
     """A config for the fake Uniware; `uniware=` entries merge into its block."""
-    block = {
+    defaults = {
         "tenant": "demo",
         "api_url": uw.url,
         "username": UNIWARE_USER,
@@ -132,13 +122,5 @@ def uniware_config(uw: FakeUniware, **overrides) -> dict:
                 "date_filter_id": "addedOn",
             }
         ],
-        **overrides.pop("uniware", {}),
     }
-    return {
-        "allow_http_downloads": True,
-        "poll_interval_seconds": 0.02,
-        "poll_interval_max_seconds": 0.05,
-        "max_wait_seconds": 10,
-        "uniware": block,
-        **overrides,
-    }
+    return _config("uniware", defaults, overrides)
