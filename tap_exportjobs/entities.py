@@ -11,6 +11,7 @@ import copy
 import typing as t
 from datetime import datetime
 
+from tap_exportjobs.batch_files import RecordMessagesOnly
 from tap_exportjobs.jobs import parse_timestamp
 from tap_exportjobs.jobs.timestamps import CLOCK_SKEW_MARGIN
 
@@ -20,7 +21,7 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
 
-class ModifiedEntities:
+class ModifiedEntities(RecordMessagesOnly):
     """Mixed into a RESTStream whose records carry `replication_key` (a timestamp).
 
     The bookmark is the newest timestamp emitted, compared with `>=`, and never later than

@@ -5,10 +5,17 @@ that job's file is owed; this stream fetches the file (through the parent, which
 the API), decodes it and emits its rows, checkpointing progress in the parent's ledger so a
 run killed mid-file resumes where the target last confirmed, and a finished file is
 never emitted again.
+
+Rows leave by one of three paths (see `row_output` and `batch_files`): the SDK's per-record
+path when a stream map, flattening or a deselected property needs it; otherwise RECORD
+messages the stream writes itself; or, with `batch_config`, batch files. Every path commits
+its rows before the checkpoint that counts them.
 """
 
 from __future__ import annotations
 
+import itertools
+import logging
 import typing as t
 from dataclasses import dataclass
 
@@ -16,19 +23,29 @@ from singer_sdk import Stream
 from singer_sdk import typing as th
 from singer_sdk.helpers.conform import TypeConformanceLevel
 
+from tap_exportjobs.batch_files import DEFAULT_COMPRESSION_LEVEL, BatchFiles
 from tap_exportjobs.download import DownloadError
 from tap_exportjobs.formats import MalformedFileError, open_rows
 from tap_exportjobs.jobs import CheckpointMixin, JobStream
 from tap_exportjobs.jobs.files import FileGoneError, NoFileError
 from tap_exportjobs.jobs.progress import ROWS_LOGGED_EVERY
 from tap_exportjobs.jobs.record import free_form_object
+from tap_exportjobs.row_output import RecordMessages, sdk_path_reasons
 
 if t.TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
+    from singer_sdk import metrics
+    from singer_sdk.helpers._batch import BatchConfig
     from singer_sdk.helpers.types import Context
 
-#: Write a STATE message after this many rows of one file.
+    from tap_exportjobs.formats import DecodedFile
+
+    #: Where rows go when the stream writes them itself (None: yielded to the SDK).
+    RowSink = RecordMessages | BatchFiles
+
+#: Write a STATE message after this many rows of one file (RECORD paths; batch files
+#: checkpoint after each batch).
 CHECKPOINT_EVERY_ROWS = 10_000
 
 ROW_ENVELOPE_PROPERTIES = th.PropertiesList(
@@ -74,12 +91,66 @@ class ReportRowsStream(CheckpointMixin, Stream):
         # Progress lives in the parent's ledger; this stream's own state stays one empty
         # entry rather than one per job.
         self.state_partitioning_keys = []
+        self._record_counter: metrics.Counter | None = None
+        self._path_told = False
 
     @property
     def job_stream(self) -> JobStream:
         return t.cast("JobStream", self._tap.streams[self.parent_stream_type.name])
 
+    def get_record_counter(self, **kwargs: t.Any) -> metrics.Counter:
+        """The SDK's record counter, kept so rows written by the stream itself count too."""
+        self._record_counter = super().get_record_counter(**kwargs)
+        return self._record_counter
+
+    def get_batch_config(self, config: t.Mapping) -> BatchConfig | None:
+        batch_config = super().get_batch_config(config)
+        if batch_config is not None and (reasons := sdk_path_reasons(self)):
+            self._tell_path(
+                f"RECORD messages, not the batch files batch_config asks for, because "
+                f"{'; '.join(reasons)}",
+                level=logging.WARNING,
+            )
+            return None
+        return batch_config
+
     def get_records(self, context: Context | None) -> Iterator[dict]:
+        reasons = sdk_path_reasons(self)
+        if reasons:
+            self._tell_path(f"the SDK's per-record path, because {'; '.join(reasons)}")
+            yield from self._sync_file(context, None, CHECKPOINT_EVERY_ROWS)
+            return
+        self._tell_path("RECORD messages written by the stream itself")
+        sink = RecordMessages(self.name, self._record_counter)
+        yield from self._sync_file(context, sink, CHECKPOINT_EVERY_ROWS)
+
+    def get_batches(
+        self, batch_config: BatchConfig, context: Context | None = None
+    ) -> Iterable[tuple[t.Any, list[str]]]:
+        """Writes the job's rows to batch files and their BATCH messages itself, each before
+        the checkpoint that counts its rows, so it hands the SDK nothing to write."""
+        self._tell_path(f"batch files under {batch_config.storage.root}")
+        level = self.config.get("batch_compression_level", DEFAULT_COMPRESSION_LEVEL)
+        with self.get_record_counter() as records, self.get_batch_counter() as batches:
+            sink = BatchFiles(
+                self._tap,
+                self.name,
+                batch_config,
+                compression_level=level,
+                counters=(records, batches),
+            )
+            for _ in self._sync_file(context, sink, batch_config.batch_size):
+                pass
+        yield from ()
+
+    def _tell_path(self, how: str, level: int = logging.INFO) -> None:
+        if not self._path_told:
+            self._path_told = True
+            self.logger.log(level, "%s: rows leave as %s", self.name, how)
+
+    def _sync_file(
+        self, context: Context | None, sink: RowSink | None, commit_every: int
+    ) -> Iterator[dict]:
         assert context is not None  # a child stream always runs for one job
         job_id = context["job_id"]
         partition = {k: v for k, v in context.items() if k != "job_id"}
@@ -92,14 +163,24 @@ class ReportRowsStream(CheckpointMixin, Stream):
             self.logger.info("%s: resuming its file after row %d", label, already)
         progress = _Progress(already)
         try:
-            yield from self._file_rows(jobs, job_id, partition, label, progress)
+            with jobs.downloader.spool(
+                lambda: jobs.download_link(job_id, parent_context), label=label
+            ) as spooled:
+                yield from self._file_rows(spooled, label, context, progress, sink, commit_every)
         except (FileGoneError, NoFileError) as unavailable:
             jobs.file_unavailable(job_id, parent_context, unavailable)
         except (DownloadError, MalformedFileError) as error:
-            # Rows up to here were written: record them, so the next try resumes after them.
-            if progress.emitted > already:
-                ledger.rows_checkpoint(job_id, progress.emitted)
+            # Rows read before the error are whole: emit them, record them, so the next try
+            # resumes after them.
+            if sink is not None:
+                sink.commit()
+            if progress.added > already:
+                ledger.rows_checkpoint(job_id, progress.added)
             jobs.file_failed(job_id, parent_context, str(error))
+        except BaseException:
+            if isinstance(sink, BatchFiles):
+                sink.discard()
+            raise
         else:
             if progress.read < already:
                 self.logger.warning(
@@ -115,55 +196,84 @@ class ReportRowsStream(CheckpointMixin, Stream):
         self.checkpoint()
 
     def _file_rows(
-        self, jobs: JobStream, job_id: str, partition: dict, label: str, progress: _Progress
+        self,
+        spooled: t.Any,
+        label: str,
+        context: Context,
+        progress: _Progress,
+        sink: RowSink | None,
+        commit_every: int,
     ) -> Iterator[dict]:
-        parent_context = partition or None
-        with (
-            jobs.downloader.spool(
-                lambda: jobs.download_link(job_id, parent_context), label=label
-            ) as spooled,
-            open_rows(
-                spooled.path,
-                spooled.file_format,
-                max_decompressed_bytes=self.config.get("max_file_bytes"),
-                rows_key=spooled.rows_key,
-            ) as decoded,
-        ):
+        """Read the file, hand each row not yet emitted to the sink (None: yield it to the
+        SDK), and commit and checkpoint every `commit_every` rows and at the end."""
+        jobs = self.job_stream
+        job_id = context["job_id"]
+        partition = {k: v for k, v in context.items() if k != "job_id"}
+        ledger = jobs.ledger(partition or None)
+        provider = jobs.provider
+        with open_rows(
+            spooled.path,
+            spooled.file_format,
+            max_decompressed_bytes=self.config.get("max_file_bytes"),
+            rows_key=spooled.rows_key,
+        ) as decoded:
+            row_number = 0
             try:
-                for row_number, row in enumerate(decoded.rows, start=1):
-                    progress.read = row_number
-                    if row_number <= progress.already:
-                        continue
-                    yield {
+                row_number = _skip(decoded, progress.already)
+                mark = _next_mark(row_number, commit_every)
+                for row_number, row in enumerate(decoded.rows, start=row_number + 1):  # noqa: B020
+                    record = {
                         **partition,
-                        "provider": jobs.provider,
+                        "provider": provider,
                         "job_id": job_id,
                         "row_number": row_number,
                         "row": row,
                         "file_format": decoded.file_format,
                         "source_file": decoded.source_file,
                     }
-                    # Reached only after the SDK wrote the row: progress never claims a row
-                    # that was not emitted.
-                    progress.emitted = row_number
-                    if row_number % ROWS_LOGGED_EVERY == 0:
-                        self.logger.info("%s: %d rows emitted so far", label, row_number)
-                    if row_number % CHECKPOINT_EVERY_ROWS == 0:
-                        jobs.ledger(parent_context).rows_checkpoint(job_id, row_number)
-                        self.checkpoint()
+                    if sink is None:
+                        yield record  # back here once the SDK has written it
+                    else:
+                        sink.add(record)
+                    if row_number == mark:
+                        if row_number % ROWS_LOGGED_EVERY == 0:
+                            self.logger.info("%s: %d rows emitted so far", label, row_number)
+                        if row_number % commit_every == 0:
+                            if sink is not None:
+                                sink.commit()
+                            ledger.rows_checkpoint(job_id, row_number)
+                            self.checkpoint()
+                        mark = _next_mark(row_number, commit_every)
             except MalformedFileError as error:
+                progress.added = row_number
                 where = f", line {error.line}" if error.line else ""
                 named = MalformedFileError(
                     f"{label}{where}: {error.problem} (read as {decoded.file_format})"
                 )
                 named.line = error.line
                 raise named from None
+            except DownloadError:
+                progress.added = row_number
+                raise
+        if sink is not None:
+            sink.commit()
+        progress.read = progress.added = row_number
+
+
+def _skip(decoded: DecodedFile, count: int) -> int:
+    """Read past the rows earlier runs emitted; how many there were."""
+    return sum(1 for _ in itertools.islice(decoded.rows, count))
+
+
+def _next_mark(row_number: int, commit_every: int) -> int:
+    """The next row at which to log progress or commit."""
+    return min((row_number // every + 1) * every for every in (ROWS_LOGGED_EVERY, commit_every))
 
 
 @dataclass
 class _Progress:
-    """How far one file got: rows already emitted by earlier runs, read and emitted now."""
+    """How far one file got: rows emitted by earlier runs; rows read and handed on now."""
 
     already: int
     read: int = 0
-    emitted: int = 0
+    added: int = 0

@@ -13,6 +13,7 @@ from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_exportjobs.auth import ClientCredentialsAuthenticator
+from tap_exportjobs.batch_files import DEFAULT_COMPRESSION_LEVEL, batch_config_problems
 from tap_exportjobs.jobs import JobStream, parse_timestamp
 from tap_exportjobs.jobs.files import DEFAULT_MAX_FILE_ATTEMPTS
 from tap_exportjobs.providers import PROVIDERS
@@ -79,6 +80,13 @@ GLOBAL_SETTINGS = th.PropertiesList(
         default=20 * 1024**3,
         description="Refuse files larger than this, downloaded or decompressed; one row (a "
         "CSV record or JSON value) may be at most this or 64 MiB, whichever is smaller",
+    ),
+    th.Property(
+        "batch_compression_level",
+        th.IntegerType,
+        default=DEFAULT_COMPRESSION_LEVEL,
+        description="With batch_config and gzip compression: the gzip level of report-row "
+        "batch files, 1 (fastest) to 9 (smallest)",
     ),
 )
 
@@ -185,6 +193,10 @@ class TapExportJobs(Tap):
         attempts = self.config.get("max_file_attempts")
         if isinstance(attempts, int) and attempts < 1:
             problems.append("max_file_attempts must be at least 1")
+        level = self.config.get("batch_compression_level")
+        if isinstance(level, int) and not 1 <= level <= 9:
+            problems.append(f"batch_compression_level: {level} is not a gzip level from 1 to 9")
+        problems.extend(batch_config_problems(self.config))
         for name, provider in PROVIDERS.items():
             block = self.config.get(name)
             if not isinstance(block, dict):

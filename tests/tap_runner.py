@@ -49,10 +49,11 @@ def run_tap(
     deselect: t.Iterable[str] = (),
     *,
     fails: bool = False,
+    catalog: dict | None = None,
 ) -> SyncResult:
     """Sync in this process, capturing stdout as the SDK's writer produces it. With `fails`,
     the sync must raise, and the messages written before it did are returned with the error."""
-    tap = TapExportJobs(config=config, state=state, validate_config=True)
+    tap = TapExportJobs(config=config, state=state, catalog=catalog, validate_config=True)
     for name in deselect:
         tap.streams[name].selected = False
     buffer = io.BytesIO()

@@ -19,6 +19,7 @@ from singer_sdk import RESTStream
 from singer_sdk import typing as th
 from singer_sdk.exceptions import FatalAPIError
 
+from tap_exportjobs.batch_files import RecordMessagesOnly
 from tap_exportjobs.download import Downloader, DownloadLink, redact_url
 from tap_exportjobs.http import RetryPolicyMixin
 from tap_exportjobs.jobs.exports import CreatesExports, ExportSpec, ExportWindow
@@ -56,6 +57,7 @@ class CheckpointMixin:
 
 
 class JobStream(
+    RecordMessagesOnly,
     RunsOnce,
     NormalizesJobs,
     Polls,
