@@ -20,7 +20,7 @@ from singer_sdk.helpers._batch import BaseBatchFileEncoding, SDKBatchMessage
 
 if t.TYPE_CHECKING:
     from singer_sdk import Tap, metrics
-    from singer_sdk.helpers._batch import BatchConfig
+    from singer_sdk.helpers._batch import BatchConfig, StorageTarget
 
 #: gzip level for batch files unless `batch_compression_level` says otherwise: level 1 is
 #: several times faster than 9 and the files only live until the target has loaded them.
@@ -74,7 +74,8 @@ class BatchFiles:
     ) -> None:
         self._tap = tap
         self._stream_name = stream_name
-        self._storage = batch_config.storage
+        self._prefix = batch_config.storage.prefix or ""
+        self._storage = _Storage(batch_config.storage)
         self._gzip = batch_config.encoding.compression == "gzip"
         self._encoding = BaseBatchFileEncoding(
             format="jsonl", compression="gzip" if self._gzip else "none"
@@ -98,14 +99,14 @@ class BatchFiles:
         if batch is None or not batch.rows:
             if batch is not None:
                 batch.close()
-                self._delete(batch.filename)
+                self._storage.delete(batch.filename)
             return
         batch.close()
         self._tap.write_message(
             SDKBatchMessage(
                 stream=self._stream_name,
                 encoding=self._encoding,
-                manifest=[self._storage.get_url(batch.filename)],
+                manifest=[self._storage.url(batch.filename)],
             )
         )
         if self._counters is not None:
@@ -117,32 +118,45 @@ class BatchFiles:
         batch, self._open = self._open, None
         if batch is not None:
             batch.close()
-            self._delete(batch.filename)
+            self._storage.delete(batch.filename)
 
     def _start(self) -> _OpenBatch:
         self._sequence += 1
         suffix = ".jsonl.gz" if self._gzip else ".jsonl"
-        filename = (
-            f"{self._storage.prefix or ''}{self._stream_name}-{self._run_id}-"
-            f"{self._sequence:06d}{suffix}"
-        )
+        filename = f"{self._prefix}{self._stream_name}-{self._run_id}-{self._sequence:06d}{suffix}"
         self._open = _OpenBatch(filename, self._storage, self._gzip, self._level)
         return self._open
 
-    def _delete(self, filename: str) -> None:
-        with self._storage._fs() as fs:  # the SDK's filesystem for its storage root
-            path = self._storage._root_path / filename
-            if fs.exists(path):
-                fs.rm(path)
+
+class _Storage:
+    """Batch files under the configured root, through the SDK's storage settings (root,
+    params) and its path type (universal_pathlib over fsspec). The one place that reads the
+    SDK's `_root_path`: its own `open` hands fsspec a path object that some filesystems
+    (memory, others) reject, so files are opened from the path itself."""
+
+    def __init__(self, storage: StorageTarget) -> None:
+        self._root = storage._root_path
+        self._root.mkdir(parents=True, exist_ok=True)
+
+    def url(self, filename: str) -> str:
+        return (self._root / filename).as_uri()
+
+    def open(self, filename: str) -> t.BinaryIO:
+        return (self._root / filename).open("wb")
+
+    def delete(self, filename: str) -> None:
+        path = self._root / filename
+        if path.exists():
+            path.unlink()
 
 
 class _OpenBatch:
-    def __init__(self, filename: str, storage: t.Any, gzipped: bool, level: int) -> None:
+    def __init__(self, filename: str, storage: _Storage, gzipped: bool, level: int) -> None:
         self.filename = filename
         self.rows = 0
         self.buffer = bytearray()
         self._stack = ExitStack()
-        handle = self._stack.enter_context(storage.open(filename, "wb"))
+        handle = self._stack.enter_context(storage.open(filename))
         if gzipped:
             handle = self._stack.enter_context(
                 gzip.GzipFile(fileobj=handle, mode="wb", compresslevel=level, mtime=0)

@@ -248,3 +248,26 @@ def test_with_a_stream_map_rows_go_as_mapped_record_messages_and_the_log_says_wh
     assert {r["shout"] for r in result.records(ROWS)} == {"ELASTICPATH"}
     assert len(result.records(ROWS)) == 20
     assert "not the batch files batch_config asks for, because a stream map applies" in caplog.text
+
+
+def test_batch_files_go_to_any_storage_the_sdk_supports_not_only_local_disk(ep):
+    """A root such as s3:// or gs:// is handed to the SDK's storage support (fsspec); its
+    in-memory filesystem stands in for a bucket here."""
+    fsspec = pytest.importorskip("fsspec")
+    ep.generate_orders(20, days_ago(4), days_ago(1))
+    ep.add_job(created_at=days_ago(2))
+    config = {
+        **ep_config(ep),
+        "batch_config": {
+            "encoding": {"format": "jsonl", "compression": "gzip"},
+            "storage": {"root": "memory://exportjobs-batches", "prefix": "run-"},
+        },
+    }
+
+    result = run_tap(config)
+
+    (message,) = batches(result, ROWS)
+    (url,) = message["manifest"]
+    assert url.startswith("memory://exportjobs-batches/run-")
+    with fsspec.open(url, "rb", compression="gzip") as batch:
+        assert len(batch.read().splitlines()) == 20
