@@ -1,103 +1,238 @@
-"""Throughput and memory of a report file through the tap, as Meltano runs it.
+"""Report rows through the tap against the plain work of the same rows, in the same run.
 
-    .venv/bin/python -m benchmarks.bench_file_rows [--rows 1000000] [--format csv|csv.gz]
+    .venv/bin/python -m benchmarks.bench_file_rows [--rows 1000000] [--cases csv-7,csv.gz-30]
+        [--repeat 1] [--cache-dir DIR] [--tap-ref REV]
+    .venv/bin/python -m benchmarks.bench_file_rows --big     # a >= 1 GiB CSV, and 10x fewer rows
+    .venv/bin/python -m benchmarks.bench_file_rows --e2e     # meltano run into target-postgres
 
-Serves one finished job whose file has `--rows` rows from the fake Elastic Path API and
-its storage host, runs the tap as a subprocess writing Singer messages to a pipe that is
-drained and counted, and reports rows per second and the tap's peak resident memory. Peak
-memory should not grow with the file: compare --rows 200000 with --rows 2000000.
+Default mode, per case (`<format>-<columns>`, formats csv, csv.gz, ndjson, ndjson.gz, json,
+json.gz, at 7 or 30 columns; all 12 unless `--cases`):
+- a file of `--rows` orders is written once and cached (`--cache-dir`, default
+  $TMPDIR/tap-exportjobs-bench): ids, e-mails, amounts, timestamps, text with commas, quotes,
+  newlines and non-ASCII, empty cells, nulls, booleans; NDJSON one object a line, JSON a
+  `{"entries": [...]}` document (benchmarks/row_files.py);
+- the fake file host serves it as one finished job's file: CSV as an Elastic Path export,
+  JSON as a Talkdesk `json` report, NDJSON as a Talkdesk `json_bulk` one (row_providers.py);
+- the tap runs as a subprocess (`python -m tap_exportjobs.tap`) with a catalog from its own
+  `--discover` selecting only that rows stream, stdout to a pipe this process drains in 1 MiB
+  reads, counting the stream's RECORD messages (row_runs.py);
+- the baseline runs the same way (`python -m benchmarks.row_baseline`): stdlib `csv.reader`
+  + `dict(zip(header, row))`, `json.loads` per NDJSON line, `ijson.items` of `entries`; each
+  row's RECORD message, the very one the tap writes, encoded with the SDK's msgspec encoder
+  into a buffer written every 64 KiB.
+
+Printed per case, one JSON line as it finishes, then a table:
+- `rows/s`: rate of the row phase, from the first to the last RECORD of the rows stream as
+  the drain sees them (startup, listing jobs and the download excluded), tap and baseline;
+  `ratio` is tap / baseline (the issue's goal: >= 0.8 at 7 columns, >= 0.7 at 30);
+- `run/s`: rows over the whole run, process start to exit, and `run ratio` likewise;
+- `RSS`: peak resident memory of the process itself, tap and baseline, MiB (`os.wait4` in
+  a small launcher, benchmarks/peak_rss.py: a direct child would inherit this process's);
+- `same`: the first RECORD messages of tap and baseline are byte for byte equal (apart
+  from time_extracted): both did the same work.
+With `--repeat N` each case runs N times, tap and baseline in turn; rates are medians, RSS
+the largest. `--tap-ref REV` runs the tap_exportjobs of a git revision (exported with
+`git archive`) instead of the working tree's: before and after a change, on one machine.
+
+`--big`: a 30-column CSV of at least 1 GiB (about 3 M rows; cached, so re-runs skip the
+writing) and one of a tenth of its rows, each as above, then the big file's peak RSS against
+the small one's (goal: <= 120 MB, within 10 %). Needs ~4 GiB of disk (file, gzip-less
+spool).
+
+`--e2e`: `meltano run tap-exportjobs target-postgres` on a `--rows` 7-column CSV, once on
+the RECORD path and once with `batch_config` (jsonl, gzip, files under a temp root), into a
+PostgreSQL from tests/postgres_server.py; prints rows/s of each whole pipeline, rows landed
+and a digest of the loaded table (equal on both paths), and BATCH / RECORD (row_e2e.py).
+Meltano passes `batch_config` only once meltano.yml declares it a setting of tap-exportjobs;
+until then only the RECORD pipeline runs, and the output says so.
 """
 
 from __future__ import annotations
 
 import argparse
-import gzip
+import contextlib
 import json
-import os
-import resource
+import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from tests.fakes import FakeElasticPath, FakeFileHost
+from benchmarks.row_files import DEFAULT_CACHE, WIDTHS, big_csv_rows, prepare
+from benchmarks.row_providers import serving
+from benchmarks.row_runs import ROOT, Run, first_records, run_drained
 
-ROOT = Path(__file__).resolve().parent.parent
+KINDS = ("csv", "csv.gz", "ndjson", "ndjson.gz", "json", "json.gz")
+CASES = tuple(f"{kind}-{width}" for width in WIDTHS for kind in KINDS)
+BIG_BYTES = 1 << 30
 
 
-def write_file(path: Path, rows: int, kind: str) -> None:
-    opener = gzip.open if kind.endswith(".gz") else open
-    with opener(path, "wt", encoding="utf-8", newline="") as out:
-        out.write("id,customer_email,status,with_tax,currency,created_at,notes\r\n")
-        for i in range(rows):
-            out.write(
-                f"{i},c{i % 5000}@example.com,complete,{i % 99999},USD,"
-                f'2024-05-01T10:{i % 60:02d}:00Z,"note, with ""quotes"" {i}"\r\n'
+def run_case(case: str, rows: int, cache: Path, repeat: int, source: Path = ROOT) -> dict:
+    """The tap (its code from `source`) and the baseline on one file, `repeat` times each;
+    the figures as a dict."""
+    kind, width = case.rsplit("-", 1)
+    say(f"{case}: preparing {rows} rows")
+    path = prepare(cache, rows, int(width), [kind])[kind]
+    file_format = kind.removesuffix(".gz")
+    taps: list[Run] = []
+    baselines: list[Run] = []
+    with serving(path, file_format) as job, tempfile.TemporaryDirectory() as work:
+        workdir = Path(work)
+        tap = job.tap_command(workdir, source)
+        baseline = [
+            sys.executable,
+            "-m",
+            "benchmarks.row_baseline",
+            str(path),
+            file_format,
+            job.rows_stream,
+            json.dumps(job.envelope),
+        ]
+        for attempt in range(1, repeat + 1):
+            say(f"{case}: run {attempt}/{repeat}")
+            tapped = run_drained(tap, job.rows_stream, workdir / "tap.err", cwd=source)
+            taps.append(_checked(tapped, rows))
+            baselines.append(
+                _checked(run_drained(baseline, job.rows_stream, workdir / "base.err"), rows)
             )
+        first = first_records(taps[0].head, job.rows_stream)
+        same = bool(first) and first == first_records(baselines[0].head, job.rows_stream)
+    tap_figures, base_figures = _figures(taps), _figures(baselines)
+    return {
+        "case": case,
+        "rows": rows,
+        "file_mib": round(path.stat().st_size / 2**20, 1),
+        "tap": tap_figures,
+        "baseline": base_figures,
+        "ratio_row_phase": _ratio(tap_figures, base_figures, "row_phase_rows_per_s"),
+        "ratio_run": _ratio(tap_figures, base_figures, "run_rows_per_s"),
+        "same_messages": same,
+        "repeat": repeat,
+    }
+
+
+def _checked(run: Run, rows: int) -> Run:
+    if run.returncode != 0 or run.records != rows:
+        raise SystemExit(
+            f"exit {run.returncode}, {run.records} of {rows} records; stderr ends:\n"
+            f"{run.stderr_tail}"
+        )
+    return run
+
+
+def _figures(runs: list[Run]) -> dict:
+    return {
+        "row_phase_rows_per_s": round(statistics.median(r.row_phase_rows_per_second for r in runs)),
+        "run_rows_per_s": round(statistics.median(r.rows_per_second for r in runs)),
+        "run_seconds": round(statistics.median(r.seconds for r in runs), 2),
+        "peak_rss_mib": round(max(r.peak_rss_mib for r in runs), 1),
+    }
+
+
+def _ratio(tap: dict, baseline: dict, key: str) -> float:
+    return round(tap[key] / baseline[key], 3) if baseline[key] else 0.0
+
+
+def table(results: list[dict]) -> str:
+    heads = ("case", "rows", "MiB", "rows/s tap", "rows/s base", "ratio", "run/s tap")
+    heads += ("run/s base", "run ratio", "RSS tap", "RSS base", "same")
+    lines = [heads]
+    for r in results:
+        tap, base = r["tap"], r["baseline"]
+        lines.append(
+            (
+                r["case"],
+                f"{r['rows']:,}",
+                f"{r['file_mib']:.0f}",
+                f"{tap['row_phase_rows_per_s']:,}",
+                f"{base['row_phase_rows_per_s']:,}",
+                f"{r['ratio_row_phase']:.2f}",
+                f"{tap['run_rows_per_s']:,}",
+                f"{base['run_rows_per_s']:,}",
+                f"{r['ratio_run']:.2f}",
+                f"{tap['peak_rss_mib']:.0f}",
+                f"{base['peak_rss_mib']:.0f}",
+                "yes" if r["same_messages"] else "NO",
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(heads))]
+    return "\n".join(
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
+        )
+        for line in lines
+    )
+
+
+@contextlib.contextmanager
+def tap_source(ref: str | None):
+    """Where the tap's code is imported from: the working tree, or `ref` exported from git
+    (to measure a commit, such as the one before a change, in the same run)."""
+    if ref is None:
+        yield ROOT
+        return
+    with tempfile.TemporaryDirectory() as tree:
+        archive = subprocess.run(
+            ["git", "archive", ref, "tap_exportjobs"], cwd=ROOT, capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", tree], input=archive.stdout, check=True)
+        yield Path(tree)
+
+
+def say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _cases(text: str) -> list[str]:
+    cases = [c.strip() for c in text.split(",") if c.strip()]
+    unknown = sorted(set(cases) - set(CASES))
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown cases {unknown}; known: {', '.join(CASES)}")
+    return cases
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=1_000_000)
-    # Elastic Path declares its files CSV, so the served file is CSV, plain or gzip.
-    parser.add_argument("--format", default="csv", choices=["csv", "csv.gz"])
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--rows", type=int, default=1_000_000, help="rows per file")
+    parser.add_argument("--cases", type=_cases, default=list(CASES), help=", ".join(CASES))
+    parser.add_argument("--repeat", type=int, default=1, help="runs per case (medians)")
+    parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument(
+        "--tap-ref", help="run the tap_exportjobs of this git revision instead of the tree's"
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--big", action="store_true", help="a >= 1 GiB CSV and 10x fewer rows")
+    mode.add_argument("--e2e", action="store_true", help="meltano run into target-postgres")
     args = parser.parse_args()
 
-    with (
-        tempfile.TemporaryDirectory() as tmp,
-        FakeFileHost() as files,
-        FakeElasticPath(files, client_id="bench", client_secret="bench") as ep,
-    ):
-        data = Path(tmp) / f"report.{args.format}"
-        write_file(data, args.rows, args.format)
-        job = ep.add_job(created_at=datetime.now(timezone.utc) - timedelta(hours=1), csv_bytes=b"")
-        files.publish_file(f"exports/{job}.csv", data)
-        config = Path(tmp) / "config.json"
-        config.write_text(
-            json.dumps(
-                {
-                    "allow_http_downloads": True,
-                    "elasticpath": {
-                        "api_url": ep.url,
-                        "client_id": "bench",
-                        "client_secret": "bench",
-                    },
-                }
-            )
+    if args.e2e:
+        from benchmarks.row_e2e import main as e2e
+
+        e2e(args.rows, args.cache_dir)
+        return
+    if args.big:
+        big = big_csv_rows(BIG_BYTES)
+        runs = [("csv-30", big), ("csv-30", big // 10)]
+    else:
+        runs = [(case, args.rows) for case in args.cases]
+    results = []
+    with tap_source(args.tap_ref) as source:
+        for case, rows in runs:
+            result = run_case(case, rows, args.cache_dir, args.repeat, source)
+            result["tap_code"] = args.tap_ref or "working tree"
+            print(json.dumps(result), flush=True)
+            results.append(result)
+    print()
+    print(table(results))
+    if args.big:
+        large, small = (r["tap"]["peak_rss_mib"] for r in results)
+        print(
+            f"\ntap peak RSS: {large:.0f} MiB on {results[0]['file_mib']:.0f} MiB, "
+            f"{small:.0f} MiB at 10x fewer rows ({(large / small - 1) * 100:+.0f} %)"
         )
-        started = time.perf_counter()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "tap_exportjobs.tap", "--config", str(config)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.DEVNULL,
-            cwd=ROOT,
-        )
-        records = 0
-        for line in process.stdout:
-            if line.startswith(b'{"type":"RECORD","stream":"elasticpath_export_rows"'):
-                records += 1
-        process.wait()
-        elapsed = time.perf_counter() - started
-        peak_kib = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        size_mib = data.stat().st_size / 2**20
-    print(
-        json.dumps(
-            {
-                "format": args.format,
-                "rows": args.rows,
-                "rows_emitted": records,
-                "file_mib": round(size_mib, 1),
-                "seconds": round(elapsed, 2),
-                "rows_per_second": round(records / elapsed),
-                "tap_peak_rss_mib": round(peak_kib / 1024, 1),
-                "exit_code": process.returncode,
-                "python": sys.version.split()[0],
-                "cpus": os.cpu_count(),
-            }
-        )
-    )
 
 
 if __name__ == "__main__":
