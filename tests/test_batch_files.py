@@ -7,8 +7,6 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import os
-import signal
 import subprocess
 from pathlib import Path
 
@@ -20,7 +18,7 @@ from tap_exportjobs.batch_files import BatchFiles
 from tap_exportjobs.tap import TapExportJobs
 from tests.conftest import days_ago, ep_config
 from tests.tap_runner import ROOT, SyncResult, run_tap, tap_command, write_json
-from tests.test_kill_resume import _big_csv
+from tests.test_kill_resume import _big_csv, _run_until
 from tests.test_memory_caps import MB, run_tap_measured
 from tests.test_row_paths import files_of_every_shape  # noqa: F401 (a fixture)
 
@@ -196,25 +194,13 @@ def test_a_run_killed_between_batches_resumes_from_its_last_state_and_loses_no_r
         tmp_path / "config.json", {**ep_config(ep), **batch_config(tmp_path / "b", size=5000)}
     )
 
-    process = subprocess.Popen(
-        tap_command(config_path),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    first: list[dict] = []
-    try:
-        for line in process.stdout:
-            first.append(json.loads(line))
-            if len([m for m in first if m["type"] == "BATCH"]) == 3:
-                process.send_signal(signal.SIGKILL)
-                break
-    finally:
-        process.wait(timeout=30)
-        process.stdout.close()
-    assert process.returncode == -signal.SIGKILL, "the tap finished before it could be killed"
-    killed = SyncResult(first)
+    announced = []
+
+    def third_batch(message: dict) -> bool:
+        announced.extend([message] if message["type"] == "BATCH" else [])
+        return len(announced) == 3
+
+    killed = SyncResult(_run_until(config_path, third_batch))
     state = killed.state
     assert rows_emitted(state, job_id) < total
 
