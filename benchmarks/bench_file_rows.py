@@ -1,7 +1,7 @@
 """Report rows through the tap against the plain work of the same rows, in the same run.
 
     .venv/bin/python -m benchmarks.bench_file_rows [--rows 1000000] [--cases csv-7,csv.gz-30]
-        [--repeat 1] [--cache-dir DIR] [--tap-ref REV]
+        [--repeat 1] [--batch] [--cache-dir DIR] [--tap-ref REV]
     .venv/bin/python -m benchmarks.bench_file_rows --big     # a >= 1 GiB CSV, and 10x fewer rows
     .venv/bin/python -m benchmarks.bench_file_rows --e2e     # meltano run into target-postgres
 
@@ -30,6 +30,9 @@ Printed per case, one JSON line as it finishes, then a table:
   a small launcher, benchmarks/peak_rss.py: a direct child would inherit this process's);
 - `same`: the first RECORD messages of tap and baseline are byte for byte equal (apart
   from time_extracted): both did the same work.
+With `--batch`, each case also runs the tap with `batch_config` (jsonl, gzip, under a temp
+root; its rows counted in the files afterwards, untimed): `batch run/s`, and `batch/tap run`
+against the RECORD path's run (the issue's goal: >= 1).
 With `--repeat N` each case runs N times, tap and baseline in turn; rates are medians, RSS
 the largest. `--tap-ref REV` runs the tap_exportjobs of a git revision (exported with
 `git archive`) instead of the working tree's: before and after a change, on one machine.
@@ -44,14 +47,17 @@ the RECORD path and once with `batch_config` (jsonl, gzip, files under a temp ro
 PostgreSQL from tests/postgres_server.py; prints rows/s of each whole pipeline, rows landed
 and a digest of the loaded table (equal on both paths), and BATCH / RECORD (row_e2e.py).
 Meltano passes `batch_config` only once meltano.yml declares it a setting of tap-exportjobs;
-until then only the RECORD pipeline runs, and the output says so.
+until then only the RECORD pipeline runs, and the output says so. Meltano runs the tap its
+plugin venv installed (the working tree, `-e .`): `--tap-ref` does not apply.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import json
+import shutil
 import statistics
 import subprocess
 import sys
@@ -59,7 +65,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.row_files import DEFAULT_CACHE, WIDTHS, big_csv_rows, prepare
-from benchmarks.row_providers import serving
+from benchmarks.row_providers import ServedJob, batch_config, rows_in_batch_files, serving
 from benchmarks.row_runs import ROOT, Run, first_records, run_drained
 
 KINDS = ("csv", "csv.gz", "ndjson", "ndjson.gz", "json", "json.gz")
@@ -67,15 +73,18 @@ CASES = tuple(f"{kind}-{width}" for width in WIDTHS for kind in KINDS)
 BIG_BYTES = 1 << 30
 
 
-def run_case(case: str, rows: int, cache: Path, repeat: int, source: Path = ROOT) -> dict:
-    """The tap (its code from `source`) and the baseline on one file, `repeat` times each;
-    the figures as a dict."""
+def run_case(
+    case: str, rows: int, cache: Path, repeat: int, source: Path = ROOT, batch: bool = False
+) -> dict:
+    """The tap (its code from `source`) and the baseline on one file, `repeat` times each,
+    and with `batch` the tap writing batch files too; the figures as a dict."""
     kind, width = case.rsplit("-", 1)
     say(f"{case}: preparing {rows} rows")
     path = prepare(cache, rows, int(width), [kind])[kind]
     file_format = kind.removesuffix(".gz")
     taps: list[Run] = []
     baselines: list[Run] = []
+    batches: list[Run] = []
     with serving(path, file_format) as job, tempfile.TemporaryDirectory() as work:
         workdir = Path(work)
         tap = job.tap_command(workdir, source)
@@ -95,9 +104,17 @@ def run_case(case: str, rows: int, cache: Path, repeat: int, source: Path = ROOT
             baselines.append(
                 _checked(run_drained(baseline, job.rows_stream, workdir / "base.err"), rows)
             )
+            if batch:
+                batches.append(_batch_run(job, workdir, source, rows))
         first = first_records(taps[0].head, job.rows_stream)
         same = bool(first) and first == first_records(baselines[0].head, job.rows_stream)
     tap_figures, base_figures = _figures(taps), _figures(baselines)
+    batch_figures = {}
+    if batches:
+        batch_figures = {"batch": _figures(batches)}
+        batch_figures["ratio_batch_to_record_run"] = _ratio(
+            batch_figures["batch"], tap_figures, "run_rows_per_s"
+        )
     return {
         "case": case,
         "rows": rows,
@@ -107,8 +124,25 @@ def run_case(case: str, rows: int, cache: Path, repeat: int, source: Path = ROOT
         "ratio_row_phase": _ratio(tap_figures, base_figures, "row_phase_rows_per_s"),
         "ratio_run": _ratio(tap_figures, base_figures, "run_rows_per_s"),
         "same_messages": same,
+        **batch_figures,
         "repeat": repeat,
     }
+
+
+def _batch_run(job: ServedJob, workdir: Path, source: Path, rows: int) -> Run:
+    """The tap with `batch_config`: every row in its batch files, none as a RECORD."""
+    root = workdir / "batches"
+    shutil.rmtree(root, ignore_errors=True)
+    root.mkdir()
+    command = job.tap_command(workdir, source, batch_config(root))
+    run = run_drained(command, job.rows_stream, workdir / "batch.err", cwd=source)
+    in_files = rows_in_batch_files(root)
+    if run.returncode != 0 or run.records or in_files != rows:
+        raise SystemExit(
+            f"batch run: exit {run.returncode}, {run.records} RECORDs, {in_files} of {rows} "
+            f"rows in batch files; stderr ends:\n{run.stderr_tail}"
+        )
+    return dataclasses.replace(run, records=in_files)  # its rows went to files instead
 
 
 def _checked(run: Run, rows: int) -> Run:
@@ -136,6 +170,8 @@ def _ratio(tap: dict, baseline: dict, key: str) -> float:
 def table(results: list[dict]) -> str:
     heads = ("case", "rows", "MiB", "rows/s tap", "rows/s base", "ratio", "run/s tap")
     heads += ("run/s base", "run ratio", "RSS tap", "RSS base", "same")
+    if any("batch" in r for r in results):
+        heads += ("batch run/s", "batch/tap run", "RSS batch")
     lines = [heads]
     for r in results:
         tap, base = r["tap"], r["baseline"]
@@ -153,6 +189,15 @@ def table(results: list[dict]) -> str:
                 f"{tap['peak_rss_mib']:.0f}",
                 f"{base['peak_rss_mib']:.0f}",
                 "yes" if r["same_messages"] else "NO",
+                *(
+                    (
+                        f"{r['batch']['run_rows_per_s']:,}",
+                        f"{r['ratio_batch_to_record_run']:.2f}",
+                        f"{r['batch']['peak_rss_mib']:.0f}",
+                    )
+                    if "batch" in r
+                    else ()
+                ),
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(heads))]
@@ -201,6 +246,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1, help="runs per case (medians)")
     parser.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE)
     parser.add_argument(
+        "--batch", action="store_true", help="also run the tap with batch_config, per case"
+    )
+    parser.add_argument(
         "--tap-ref", help="run the tap_exportjobs of this git revision instead of the tree's"
     )
     mode = parser.add_mutually_exclusive_group()
@@ -221,7 +269,7 @@ def main() -> None:
     results = []
     with tap_source(args.tap_ref) as source:
         for case, rows in runs:
-            result = run_case(case, rows, args.cache_dir, args.repeat, source)
+            result = run_case(case, rows, args.cache_dir, args.repeat, source, args.batch)
             result["tap_code"] = args.tap_ref or "working tree"
             print(json.dumps(result), flush=True)
             results.append(result)

@@ -9,6 +9,7 @@ file host serves the file from disk, as given: gzip or not, the tap finds out by
 from __future__ import annotations
 
 import contextlib
+import gzip
 import json
 import subprocess
 import sys
@@ -37,12 +38,14 @@ class ServedJob:
     #: The record's fields before `row_number`, as the tap writes them.
     envelope: dict
 
-    def tap_command(self, workdir: Path, source: Path = ROOT) -> list[str]:
+    def tap_command(
+        self, workdir: Path, source: Path = ROOT, extra: dict | None = None
+    ) -> list[str]:
         """`python -m tap_exportjobs.tap` (run from `source`, whose tap_exportjobs it
-        imports) with this config and a catalog selecting only the rows stream (the job
-        stream still runs, unselected, to hand it the job)."""
-        config = workdir / "config.json"
-        config.write_text(json.dumps(self.config))
+        imports) with this config plus `extra` and a catalog selecting only the rows stream
+        (the job stream still runs, unselected, to hand it the job)."""
+        config = workdir / f"config-{len(list(workdir.glob('config-*')))}.json"
+        config.write_text(json.dumps({**self.config, **(extra or {})}))
         catalog = workdir / "catalog.json"
         catalog.write_text(json.dumps(select_only(discover(config, source), self.rows_stream)))
         return [
@@ -54,6 +57,26 @@ class ServedJob:
             "--catalog",
             str(catalog),
         ]
+
+
+def batch_config(root: Path) -> dict:
+    """The SDK's `batch_config`: jsonl batch files, gzipped, under `root`."""
+    return {
+        "batch_config": {
+            "encoding": {"format": "jsonl", "compression": "gzip"},
+            "storage": {"root": f"file://{root}", "prefix": "rows-"},
+        }
+    }
+
+
+def rows_in_batch_files(root: Path) -> int:
+    """Lines in all the (gzipped) jsonl files under `root`."""
+    total = 0
+    for path in root.rglob("*"):
+        if path.is_file():
+            with gzip.open(path, "rb") as lines:
+                total += sum(block.count(b"\n") for block in iter(lambda: lines.read(1 << 20), b""))
+    return total
 
 
 def discover(config: Path, source: Path = ROOT) -> dict:
