@@ -7,18 +7,17 @@ one row per object. Only a file declared `json` may be an object whose array hol
 Everything streams from disk: files may be many gigabytes. Memory stays bounded for any
 input: see `bounded` for the file cap and the row limit every reader keeps to. Values stay
 exactly as written: CSV cells are strings ("" and "NA" included), JSON numbers are Decimals.
+CSV and NDJSON, the bulk of what reports hold, are read by `readers`; JSON documents here.
 """
 
 from __future__ import annotations
 
 import codecs
-import csv
-import decimal
+import contextlib
 import gzip
 import io
 import json
 import os
-import sys
 import typing as t
 import zipfile
 from dataclasses import dataclass, field
@@ -30,12 +29,12 @@ from tap_exportjobs.bounded import (
     Budget,
     CappedReader,
     FileTooLargeError,
-    Lines,
     MalformedFileError,
     RowTooLargeError,
     RowWindow,
     row_limit,
 )
+from tap_exportjobs.readers import csv_rows, ndjson_rows
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -54,10 +53,6 @@ _JSON_LINES = {
 }
 _JSON = {"json", "application/json"}
 _CSV = {"csv", "text/csv", "application/csv"}
-
-# Reports carry large free-text fields; the csv module's 128 KiB default is too small. A
-# field is bounded by the row limit instead (`bounded.Lines`).
-csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
 
 __all__ = ["DecodedFile", "FileTooLargeError", "MalformedFileError", "open_rows"]
 
@@ -139,14 +134,20 @@ def _unpacked(opener: Opener) -> tuple[t.BinaryIO, str | None, list[t.IO]]:
     return buffered, None, [raw, buffered]
 
 
-def _reopener(opener: Opener) -> Opener:
-    """Opens the decompressed content again from its start (for a second pass)."""
-
-    def reopen() -> t.BinaryIO:
-        inner, _, _ = _unpacked(opener)
-        return inner
-
-    return reopen
+@contextlib.contextmanager
+def _content_again(
+    opener: Opener, budget: Budget, spent_before: int
+) -> Iterator[io.BufferedReader]:
+    """The content behind `opener` again from its start, for a second pass: the bytes read
+    twice count once against the cap. `spent_before`: the budget spent before its first byte."""
+    budget.used = spent_before
+    inner, _, handles = _unpacked(opener)
+    stream = io.BufferedReader(CappedReader(inner, budget), SNIFF_BYTES)
+    try:
+        yield stream
+    finally:
+        for handle in reversed([*handles, stream]):
+            handle.close()
 
 
 def _decode(
@@ -158,6 +159,9 @@ def _decode(
     limit = row_limit(budget.cap)
     spent_before = budget.used
 
+    def again() -> t.ContextManager[io.BufferedReader]:
+        return _content_again(opener, budget, spent_before)
+
     head = stream.peek(SNIFF_BYTES)[:SNIFF_BYTES]
     text_head = head[3:] if head.startswith(codecs.BOM_UTF8) else head
     first = text_head.lstrip()[:1]
@@ -167,19 +171,16 @@ def _decode(
         rows: Iterator[dict] = iter(())
         file_format = declared or "csv"
     elif declared == "csv" or (declared is None and first not in (b"[", b"{")):
-        file_format, rows = "csv", _csv_rows(Lines(stream, limit))
+        file_format, rows = "csv", csv_rows(stream, limit, again)
     elif declared == "ndjson":
-        file_format, rows = "ndjson", _ndjson_rows(Lines(stream, limit))
+        file_format, rows = "ndjson", ndjson_rows(stream, limit, again)
     elif first == b"[":
         file_format, rows = "json", _json_array_rows(stream, "item", limit)
     elif declared == "json" and first == b"{" and not _looks_like_json_lines(text_head):
-        again = _reopener(opener)
-        rows = _json_object_rows(
-            stream, again, budget, limit, spent_before=spent_before, rows_key=rows_key
-        )
+        rows = _json_object_rows(stream, again, limit, rows_key=rows_key)
         file_format = "json"
     elif declared == "json" or _first_line_is_json(text_head):
-        file_format, rows = "ndjson", _ndjson_rows(Lines(stream, limit))
+        file_format, rows = "ndjson", ndjson_rows(stream, limit, again)
     else:
         # Undeclared objects spread over lines (pretty-printed, or a first line longer
         # than the sniffed head): each top-level value is one row.
@@ -216,46 +217,6 @@ def _looks_like_json_lines(head: bytes) -> bool:
     return bool(rest.strip()) and _first_line_is_json(head)
 
 
-def _csv_rows(lines: Lines) -> Iterator[dict]:
-    reader = csv.reader(lines.split_bare_cr(), strict=False)
-    try:
-        header = next(reader, None)
-        while header is not None and not header:
-            header = next(reader, None)
-        if header is None:
-            return
-        keys = _unique(header)
-        width = len(keys)
-        lines.mark()
-        start = reader.line_num + 1
-        for values in reader:
-            lines.mark()
-            if not values:
-                start = reader.line_num + 1
-                continue
-            if len(values) != width:
-                raise MalformedFileError(
-                    f"CSV row has {len(values)} fields but the header has {width}", line=start
-                )
-            yield dict(zip(keys, values, strict=False))  # width checked above
-            start = reader.line_num + 1
-    except csv.Error as error:
-        raise MalformedFileError(f"invalid CSV: {error}", line=reader.line_num) from None
-
-
-def _unique(header: list[str]) -> list[str]:
-    """Later duplicates of a column name become name__2, name__3, so no value is lost."""
-    seen: dict[str, int] = {}
-    keys = []
-    for name in header:
-        if name in seen:
-            seen[name] += 1
-            name = f"{name}__{seen[name]}"
-        seen.setdefault(name, 1)
-        keys.append(name)
-    return keys
-
-
 def _as_row(value: t.Any) -> dict:
     return value if isinstance(value, dict) else {"value": value}
 
@@ -280,16 +241,13 @@ def _json_array_rows(
 
 def _json_object_rows(
     stream: t.BinaryIO,
-    again: Opener,
-    budget: Budget,
+    again: t.Callable[[], t.ContextManager[io.BufferedReader]],
     limit: int,
     *,
-    spent_before: int,
     rows_key: str | None = None,
 ) -> Iterator[dict]:
     """A JSON object: the rows are its top-level array `rows_key` (when named, else its
-    first top-level array); without one, it is the row. `spent_before`: the budget spent
-    before this file's first byte."""
+    first top-level array); without one, it is the row."""
     key = None
     window = RowWindow(_skip_bom(stream), limit)
     try:
@@ -309,11 +267,8 @@ def _json_object_rows(
             key = None
     except ijson.JSONError as error:
         raise MalformedFileError(f"invalid JSON: {_reason(error)}") from None
-    # The first pass consumed the stream; read again from the start (it is on disk). The
-    # bytes read twice count once against the cap.
-    budget.used = spent_before
-    with again() as source:
-        inner = io.BufferedReader(CappedReader(source, budget), SNIFF_BYTES)
+    # The first pass consumed the stream; read again from the start (it is on disk).
+    with again() as inner:
         if key is None:
             yield from _json_array_rows(inner, "", limit)
         else:
@@ -334,15 +289,3 @@ def _skip_bom(stream: t.BinaryIO) -> t.BinaryIO:
     if buffered.peek(3)[:3] == codecs.BOM_UTF8:
         buffered.read(3)
     return buffered
-
-
-def _ndjson_rows(lines: Lines) -> Iterator[dict]:
-    for line in lines:
-        lines.mark()
-        if not line.strip():
-            continue
-        try:
-            value = json.loads(line, parse_float=decimal.Decimal)
-        except ValueError as error:
-            raise MalformedFileError(f"invalid JSON: {error.args[0]}", line=lines.number) from None
-        yield _as_row(value)

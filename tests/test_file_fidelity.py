@@ -92,6 +92,18 @@ CORPUS = {
     "gzip_json_array": (gzip.compress(b'[{"a": 1}]'), None, [{"a": 1}]),
     "gzip_ndjson": (gzip.compress(b'{"a": 1}\n{"a": 2}\n'), "json_bulk", [{"a": 1}, {"a": 2}]),
     "gzip_wrapped_array": (gzip.compress(b'{"rows": [{"a": 1}]}'), "json", [{"a": 1}]),
+    "ndjson_values_beyond_strict_json_read_as_python_reads_them": (
+        b'{"inf": Infinity, "lone": "\\ud800", "big": 1' + b"0" * 40 + b"}\n"
+        b" \xc2\xa0 \n"  # a line of nothing but (Unicode) whitespace is blank
+        b'{"a": 1, "b": 2, "a": 3}\r\n',
+        "ndjson",
+        [{"inf": float("inf"), "lone": "\ud800", "big": 10**40}, {"a": 3, "b": 2}],
+    ),
+    "csv_rows_over_many_chunks": (
+        b"id,note\r\n" + b"".join(b'%d,"a, ""b""\nc"\r\n' % i for i in range(30_000)),
+        None,
+        [{"id": str(i), "note": 'a, "b"\nc'} for i in range(30_000)],
+    ),
 }
 
 
@@ -138,6 +150,33 @@ def test_a_malformed_file_names_the_line_and_the_problem(tmp_path, data, line, p
     with pytest.raises(MalformedFileError, match=problem) as error, open_rows(path) as decoded:
         list(decoded.rows)
     assert error.value.line == line
+
+
+GOOD_ROWS = 20_000  # several chunks of the fast readers
+
+
+@pytest.mark.parametrize(
+    ("header", "good_row", "bad_row", "declared", "problem"),
+    [
+        (b"id,v\n", b"%d,x\n", b"\xff,x\n", None, "not valid UTF-8"),
+        (b"id,v\n", b"%d,x\n", b"1,x,3\n", None, "3 fields but the header has 2"),
+        (b"", b'{"id": %d}\n', b'{"id": \xff}\n', "ndjson", "not valid UTF-8"),
+        (b"", b'{"id": %d}\n', b'{"id": }\n', "ndjson", "invalid JSON"),
+    ],
+)
+def test_every_row_before_a_malformed_line_is_read_once_then_the_line_is_named(
+    tmp_path, header, good_row, bad_row, declared, problem
+):
+    """The error sits mid-file, mid-chunk: every row before it comes out, in order and once,
+    then the error names its line."""
+    path = tmp_path / "bad"
+    good = b"".join(good_row % i for i in range(GOOD_ROWS))
+    path.write_bytes(header + good + bad_row + good)
+    rows = []
+    with pytest.raises(MalformedFileError, match=problem) as error, open_rows(path, declared) as d:
+        rows.extend(d.rows)
+    assert [int(row["id"]) for row in rows] == list(range(GOOD_ROWS))
+    assert error.value.line == GOOD_ROWS + 1 + (1 if header else 0)
 
 
 def test_a_truncated_json_array_is_an_error_not_a_short_file(tmp_path):
@@ -204,6 +243,11 @@ OVERLONG_ROWS = {
     "csv_line": (b"id,note\n1,ok\n2," + LONG + b"\n", None, 3),
     "csv_row_over_many_lines": (b'id,note\n1,"' + b"line\n" * (600 * 1024) + b'"\n', "csv", 2),
     "ndjson_line": (b'{"a": 1}\n{"a": "' + LONG + b'"}\n', "ndjson", 2),
+    "csv_row_of_many_tiny_fields_over_many_lines": (
+        b'id,note\n1,"' + b'a\nb","' * (600 * 1024) + b'"\n',
+        "csv",
+        2,
+    ),
     "json_array_item": (b'[{"a": 1}, {"a": "' + LONG + b'"}]', None, None),
     "json_values_spread_over_lines": (b'{\n  "a": "' + LONG + b'"\n}\n', None, None),
     "json_object_before_its_array": (
@@ -234,6 +278,72 @@ def test_a_row_longer_than_the_row_limit_fails_naming_it_whatever_the_reader(
         assert error.value.line == line
 
     assert _peak_while(read) < 6 * ROW_LIMIT
+
+
+#: A CSV row's cost against the row limit: its bytes, and 64 more for each comma.
+COMMA_COST = 64
+SMALL_CSV_ROWS = b"".join(b"%d,small\n" % i for i in range(10_000))
+SMALL_NDJSON_ROWS = b"".join(b'{"id": "%d"}\n' % i for i in range(10_000))
+
+
+def _csv_line(cost: int) -> bytes:
+    return b"x," + b"x" * (cost - 3 - COMMA_COST) + b"\n"
+
+
+def _csv_row_over_many_lines(cost: int) -> bytes:
+    body = cost - 5 - COMMA_COST
+    return b'x,"' + b"line\n" * (body // 5) + b"x" * (body % 5) + b'"\n'
+
+
+def _ndjson_line(cost: int) -> bytes:
+    return b'{"id": "x", "n": "' + b"x" * (cost - 21) + b'"}\n'
+
+
+#: header, rows before and after, a row of a given cost, format, the long row's line
+LONG_ROW_FILES = {
+    "csv_line": (b"id,note\n", SMALL_CSV_ROWS, _csv_line, "csv", 10_002),
+    "csv_row_over_many_lines": (
+        b"id,note\n",
+        SMALL_CSV_ROWS,
+        _csv_row_over_many_lines,
+        "csv",
+        10_002,
+    ),
+    "ndjson_line": (b"", SMALL_NDJSON_ROWS, _ndjson_line, "ndjson", 10_001),
+}
+
+
+@pytest.mark.parametrize("name", list(LONG_ROW_FILES))
+def test_a_row_as_long_as_the_row_limit_is_read_with_every_row_around_it(
+    tmp_path, monkeypatch, name
+):
+    """A row of exactly the row limit is a row like any other (the fast readers look ahead
+    past it; that must not refuse it, lose a row or repeat one)."""
+    monkeypatch.setattr("tap_exportjobs.bounded.MAX_ROW_BYTES", ROW_LIMIT)
+    header, small_rows, row_costing, declared, _ = LONG_ROW_FILES[name]
+    row = row_costing(ROW_LIMIT)
+    assert len(row) + COMMA_COST * row.count(b",") * (declared == "csv") == ROW_LIMIT
+    path = tmp_path / name
+    path.write_bytes(header + small_rows + row + small_rows)
+    with open_rows(path, declared) as decoded:
+        ids = [row["id"] for row in decoded.rows]
+    assert ids == [*map(str, range(10_000)), "x", *map(str, range(10_000))]
+
+
+@pytest.mark.parametrize("name", list(LONG_ROW_FILES))
+def test_a_row_one_byte_over_the_row_limit_fails_naming_its_line(tmp_path, monkeypatch, name):
+    monkeypatch.setattr("tap_exportjobs.bounded.MAX_ROW_BYTES", ROW_LIMIT)
+    header, small_rows, row_costing, declared, line = LONG_ROW_FILES[name]
+    path = tmp_path / name
+    path.write_bytes(header + small_rows + row_costing(ROW_LIMIT + 1) + small_rows)
+    ids = []
+    with (
+        pytest.raises(FileTooLargeError, match="at most 1 MiB") as error,
+        open_rows(path, declared) as decoded,
+    ):
+        ids.extend(row["id"] for row in decoded.rows)
+    assert ids == [str(i) for i in range(10_000)]
+    assert error.value.line == line
 
 
 def test_a_json_object_read_in_two_passes_counts_once_against_the_cap(tmp_path):

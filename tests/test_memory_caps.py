@@ -76,3 +76,26 @@ def test_a_no_newline_gzip_with_invalid_utf8_fails_at_max_file_bytes_in_bounded_
     )
     assert "max_file_bytes" in failure
     assert not result.records("elasticpath_export_rows")
+
+
+def test_a_csv_row_of_millions_of_tiny_fields_fails_at_the_row_limit_in_bounded_memory(
+    ep, files, tmp_path
+):
+    """A row of millions of two-letter fields, the file under max_file_bytes: held whole, its
+    fields would take some twenty times its bytes. Each field counts against the row limit
+    as the memory it takes, so the run fails naming the row limit and its line, having held
+    only a few times the cap."""
+    row = b"1," + b"ab," * ((CAP - 1024) // 3) + b"ab\n"
+    job = ep.add_job(created_at=days_ago(1), csv_bytes=b"id,note\n" + row)
+    config = write_json(tmp_path / "config.json", ep_config(ep, max_file_bytes=CAP))
+
+    result, peak_rss = run_tap_measured(config)
+
+    assert peak_rss < PEAK_RSS_BOUND, f"peak RSS {peak_rss // MB} MB"
+    assert result.returncode != 0
+    failure = next(
+        line for line in result.stderr.splitlines() if f"job {job}" in line and "line 2" in line
+    )
+    assert "a row is longer than" in failure
+    assert "max_file_bytes" in failure
+    assert not result.records("elasticpath_export_rows")
