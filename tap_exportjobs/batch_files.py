@@ -10,7 +10,10 @@ local or remote, through the SDK's storage support (fsspec).
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import queue
+import threading
 import typing as t
 import uuid
 from contextlib import ExitStack
@@ -27,6 +30,8 @@ if t.TYPE_CHECKING:
 DEFAULT_COMPRESSION_LEVEL = 1
 #: Encoded rows are handed to the file (and gzip) this many bytes at a time.
 WRITE_BYTES = 256 * 1024
+#: Chunks that may wait for the writer thread: memory stays a few chunks whatever the batch.
+QUEUED_CHUNKS = 4
 
 
 class RecordMessagesOnly:
@@ -117,7 +122,9 @@ class BatchFiles:
     def discard(self) -> None:
         batch, self._open = self._open, None
         if batch is not None:
-            batch.close()
+            # Called while another error ends the sync: a failure to close must not hide it.
+            with contextlib.suppress(Exception):
+                batch.close()
             self._storage.delete(batch.filename)
 
     def _start(self) -> _OpenBatch:
@@ -151,6 +158,10 @@ class _Storage:
 
 
 class _OpenBatch:
+    """One batch file being written. Compressing and writing run on a thread of their own
+    (zlib and file writes release the GIL), so gzip costs the row loop next to nothing on a
+    machine with a second core; at most `QUEUED_CHUNKS` chunks wait for it."""
+
     def __init__(self, filename: str, storage: _Storage, gzipped: bool, level: int) -> None:
         self.filename = filename
         self.rows = 0
@@ -161,13 +172,38 @@ class _OpenBatch:
             handle = self._stack.enter_context(
                 gzip.GzipFile(fileobj=handle, mode="wb", compresslevel=level, mtime=0)
             )
-        self._handle = handle
+        self._chunks: queue.Queue[bytes | None] = queue.Queue(maxsize=QUEUED_CHUNKS)
+        self._failure: BaseException | None = None
+        self._writer = threading.Thread(
+            target=self._write_chunks, args=(handle,), name=f"batch {filename}", daemon=True
+        )
+        self._writer.start()
+
+    def _write_chunks(self, handle: t.BinaryIO) -> None:
+        while (chunk := self._chunks.get()) is not None:
+            if self._failure is None:
+                try:
+                    handle.write(chunk)
+                except BaseException as error:  # handed to the row loop by `_check`
+                    self._failure = error
+
+    def _check(self) -> None:
+        if self._failure is not None:
+            raise self._failure
 
     def write_buffer(self) -> None:
-        self._handle.write(self.buffer)
+        self._check()
+        self._chunks.put(bytes(self.buffer))
         self.buffer.clear()
 
     def close(self) -> None:
-        if self.buffer:
-            self.write_buffer()
+        """Wait for every chunk to be written, then close the file: its rows are on the
+        storage once this returns."""
+        try:
+            if self.buffer and self._failure is None:
+                self.write_buffer()
+        finally:
+            self._chunks.put(None)
+            self._writer.join()
+        self._check()
         self._stack.close()
