@@ -5,6 +5,7 @@ the STATE that counts its rows, so a run killed at any moment loses no row."""
 from __future__ import annotations
 
 import gzip
+import io
 import json
 import logging
 import subprocess
@@ -14,6 +15,7 @@ import pytest
 from singer_sdk.exceptions import ConfigValidationError
 from singer_sdk.helpers._batch import BatchConfig
 
+from tap_exportjobs import batch_files
 from tap_exportjobs.batch_files import BatchFiles
 from tap_exportjobs.tap import TapExportJobs
 from tests.conftest import days_ago, ep_config
@@ -257,3 +259,26 @@ def test_batch_files_go_to_any_storage_the_sdk_supports_not_only_local_disk(ep):
     assert url.startswith("memory://exportjobs-batches/run-")
     with fsspec.open(url, "rb", compression="gzip") as batch:
         assert len(batch.read().splitlines()) == 20
+
+
+def test_a_batch_file_that_cannot_be_written_fails_the_sync_and_is_never_announced(
+    tmp_path, monkeypatch
+):
+    """The file is written on a thread of its own; its failure (a full disk, say) still
+    reaches the sync, and no BATCH message points at the broken file."""
+
+    class FullDisk(io.BytesIO):
+        def write(self, data) -> int:
+            raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(batch_files._Storage, "open", lambda self, filename: FullDisk())
+    config = BatchConfig.from_dict(batch_config(tmp_path)["batch_config"])
+    written: list = []
+    tap = type("Tap", (), {"write_message": lambda self, message: written.append(message)})()
+    sink = BatchFiles(tap, "some_rows", config)
+
+    with pytest.raises(OSError, match="No space left on device"):
+        for number in range(1, 20_001):
+            sink.add({"row_number": number, "text": "x" * 40})
+        sink.commit()
+    assert written == []
