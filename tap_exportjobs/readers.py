@@ -116,7 +116,10 @@ def _exact_after(
     ones, then the error that stopped the fast reader, named exactly. The fast reader's
     bounds are never looser than the exact reader's, so a row it emitted is one the exact
     reader emits too; a bound the fast reader met early (its row bound counts up to two
-    chunks of read-ahead) costs a second read, not a row."""
+    chunks of read-ahead) costs a second read, not a row. One difference: the exact reader
+    decodes and bounds text up to each LF, the fast one up to each line end, so in a file
+    whose lines end in a lone CR it may emit rows before an error that the exact reader
+    would have refused with the text around them (the error is the same)."""
     with again() as stream:
         yield from itertools.islice(exact(stream, limit), emitted, None)
 
