@@ -16,9 +16,12 @@ Two bounds hold on every read, error paths included:
 from __future__ import annotations
 
 import codecs
+import gzip
 import io
 import re
 import typing as t
+import zipfile
+import zlib
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -92,7 +95,14 @@ class CappedReader(io.RawIOBase):
         return True
 
     def readinto(self, buffer: t.Any) -> int:
-        count = self.raw.readinto(buffer)
+        try:
+            count = self.raw.readinto(buffer)
+        except EOFError:
+            raise MalformedFileError(
+                "the compressed data ends before its end marker: the file is truncated"
+            ) from None
+        except (zlib.error, gzip.BadGzipFile, zipfile.BadZipFile) as error:
+            raise MalformedFileError(f"the compressed data is corrupt ({error})") from None
         self.budget.spend(count)
         return count
 

@@ -102,7 +102,12 @@ def open_rows(
     if not is_zip:
         return _decode(lambda: open(path, "rb"), declared_format, budget, rows_key)
 
-    archive = zipfile.ZipFile(path)
+    try:
+        archive = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, EOFError) as error:
+        raise MalformedFileError(
+            f"the file starts like a zip archive but is not one ({error})"
+        ) from None
     members = [info for info in archive.infolist() if not info.is_dir()]
     decoded = DecodedFile("csv", "zip", iter(()), [archive])
 

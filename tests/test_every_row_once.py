@@ -5,6 +5,7 @@ later, files that cannot be read, and jobs nobody waits for."""
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 
 from tap_exportjobs.providers.elasticpath import ElasticPathExportJobsStream
@@ -228,3 +229,23 @@ def test_with_its_rows_stream_deselected_an_unfinished_job_is_not_waited_for(ep)
     result = run_tap(ep_config(ep, max_wait_seconds=30), deselect=[EP_ROWS])
     assert [(r["id"], r["is_terminal"]) for r in result.records(EP_JOBS)] == [(job, False)]
     assert not ep.requests_to(rf"^/v2/jobs/{job}$")
+
+
+def test_a_truncated_or_corrupt_compressed_file_is_a_failure_of_that_file_not_of_the_run(ep):
+    whole = gzip.compress(b"a,b\n" + b"".join(b"%d,x\n" % i for i in range(5000)))
+    truncated = ep.add_job(created_at=days_ago(3), csv_bytes=whole[: len(whole) // 2])
+    corrupt_zip = ep.add_job(created_at=days_ago(2), csv_bytes=b"PK\x03\x04" + b"\x00" * 200)
+    fine = ep.add_job(created_at=days_ago(1), csv_bytes=b"a,b\n5,6\n")
+
+    first = run_tap(ep_config(ep), fails=True)
+
+    assert isinstance(first.error, UnreadableFilesError)
+    assert f"job {truncated}" in str(first.error)
+    assert "truncated" in str(first.error)
+    assert f"job {corrupt_zip}" in str(first.error)
+    assert (fine, 1) in first.row_keys(EP_ROWS)
+    ledger = first.state["bookmarks"][EP_JOBS]["jobs"]
+    assert ledger[truncated]["file"] == ledger[corrupt_zip]["file"] == "pending"
+    # The rows before the cut landed, and count: the next try resumes after them.
+    emitted = [n for job, n in first.row_keys(EP_ROWS) if job == truncated]
+    assert ledger[truncated].get("rows_emitted", 0) == len(emitted)
