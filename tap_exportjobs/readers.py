@@ -58,9 +58,7 @@ def csv_rows(stream: io.BufferedReader, limit: int, again: Reopener) -> Iterator
     finished = chunks.finished_row
     emitted = 0
     try:
-        header = next(reader, None)
-        while header is not None and not header:
-            header = next(reader, None)
+        header = _first_header(reader)
         if header is None:
             return
         finished[0] = header
@@ -129,9 +127,7 @@ def exact_csv_rows(stream: io.BufferedReader, limit: int) -> Iterator[dict]:
     lines = Lines(stream, limit, weigh_commas=True)
     reader = csv.reader(lines.split_bare_cr(), strict=False)
     try:
-        header = next(reader, None)
-        while header is not None and not header:
-            header = next(reader, None)
+        header = _first_header(reader)
         if header is None:
             return
         keys = unique_keys(header)
@@ -184,3 +180,11 @@ def _skip_bom(stream: io.BufferedReader) -> int:
     """Reads past a UTF-8 byte order mark: the bytes skipped (the exact reader counts them
     in the first row)."""
     return len(stream.read(3)) if stream.peek(3)[:3] == codecs.BOM_UTF8 else 0
+
+
+def _first_header(reader: t.Iterator[list[str]]) -> list[str] | None:
+    """The first non-blank CSV record (None for a file without one)."""
+    header = next(reader, None)
+    while header is not None and not header:
+        header = next(reader, None)
+    return header

@@ -20,9 +20,9 @@ from tap_exportjobs.batch_files import BatchFiles
 from tap_exportjobs.tap import TapExportJobs
 from tests.conftest import days_ago, ep_config
 from tests.tap_runner import ROOT, SyncResult, run_tap, tap_command, write_json
+from tests.test_flattening import jobs_of_every_kind  # noqa: F401 (a fixture)
 from tests.test_kill_resume import _big_csv, _run_until
 from tests.test_memory_caps import MB, run_tap_measured
-from tests.test_row_paths import files_of_every_shape  # noqa: F401 (a fixture)
 
 JOBS = "elasticpath_export_jobs"
 ROWS = "elasticpath_export_rows"
@@ -64,11 +64,11 @@ def rows_emitted(state: dict, job_id: str) -> int:
 
 
 def test_batch_files_hold_exactly_the_rows_the_record_messages_carry(
-    files_of_every_shape,  # noqa: F811
+    jobs_of_every_kind,  # noqa: F811
     tmp_path,
 ):
-    as_records = run_tap(files_of_every_shape)
-    in_batches = run_tap({**files_of_every_shape, **batch_config(tmp_path, size=7)})
+    as_records = run_tap(jobs_of_every_kind)
+    in_batches = run_tap({**jobs_of_every_kind, **batch_config(tmp_path, size=7)})
 
     row_streams = {
         m["stream"] for m in as_records.messages if m["type"] == "RECORD" and "rows" in m["stream"]

@@ -15,9 +15,9 @@ from datetime import timedelta
 import pytest
 
 from tap_exportjobs import reports
-from tests.conftest import days_ago, ep_config, m3ter_config, talkdesk_config
+from tests.conftest import days_ago, ep_config, talkdesk_config
 from tests.tap_runner import SyncResult, run_tap
-from tests.test_flattening import NESTED_ROWS
+from tests.test_flattening import jobs_of_every_kind  # noqa: F401 (a fixture)
 
 ROW_STREAMS = {
     "elasticpath_export_rows",
@@ -34,22 +34,6 @@ PER_RUN_KEYS = {
     "finished_at",
     "replication_key_signpost",
 }
-
-
-@pytest.fixture
-def files_of_every_shape(ep, m3):
-    """CSV with quotes, commas and non-ASCII; CSV and JSON Lines lookup-table files under
-    two partitions; nested JSON Lines with decimals."""
-    ep.generate_orders(60, days_ago(5), days_ago(1))
-    ep.add_job(created_at=days_ago(2))
-    table_id, (old, current) = m3.add_table(
-        "rates", [("region", "STRING"), ("rate", "NUMBER")], revisions=2, rows=9
-    )
-    m3.add_lookup_job(table_id, current, content_type="text/csv")
-    m3.add_lookup_job(table_id, old, content_type="application/jsonl")
-    m3.add_export_job()
-    m3.add_export_job(rows=NESTED_ROWS, file_format="JSONL")
-    return {**ep_config(ep), **m3ter_config(m3)}
 
 
 @pytest.fixture
@@ -92,7 +76,7 @@ def _sequence(result: SyncResult, per_run: set[str]) -> list[dict]:
     return out
 
 
-@pytest.mark.parametrize("world", ["files_of_every_shape", "report_files"])
+@pytest.mark.parametrize("world", ["jobs_of_every_kind", "report_files"])
 def test_the_streams_own_record_writer_and_the_sdks_path_write_the_same_messages(
     world, request, monkeypatch
 ):
@@ -106,7 +90,7 @@ def test_the_streams_own_record_writer_and_the_sdks_path_write_the_same_messages
     }
     assert row_streams_seen == (
         ROW_STREAMS - {"talkdesk_report_rows"}
-        if world == "files_of_every_shape"
+        if world == "jobs_of_every_kind"
         else {"talkdesk_report_rows"}
     )
     # Talkdesk shows no creation time: the tap records when it first saw each job.
