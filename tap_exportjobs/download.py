@@ -258,13 +258,36 @@ class Downloader:
             progress.done(out.tell())
             return response.headers.get("Content-Type")
 
-    def _get(self, link: DownloadLink, *, offset: int, label: str) -> requests.Response:
+    def fetch_prefix(
+        self, link: DownloadLink, limit: int, *, label: str
+    ) -> tuple[bytes, bool, str | None]:
+        """The file's first `limit` bytes at most (a Range request; from a host that ignores
+        it no more is read), whether that is the whole file, and its declared format."""
+        try:
+            response = self._get(link, offset=0, label=label, end=limit - 1)
+            with response:
+                if response.status_code not in (HTTPStatus.OK, HTTPStatus.PARTIAL_CONTENT):
+                    raise DownloadError(
+                        f"{label}: HTTP {response.status_code} from "
+                        f"{describe_url(response.url or link.url)}: {_body_snippet(response)}"
+                    )
+                data = response.raw.read(limit, decode_content=False) or b""
+                total = _expected_total(response)
+                whole = len(data) < limit or (total is not None and len(data) >= total)
+                declared = link.file_format or _declared(response.headers.get("Content-Type"))
+                return data, whole, declared
+        except FAILED_DOWNLOAD_ERRORS as error:
+            raise DownloadError(f"{label}: {_safe_error(error, link)}") from None
+
+    def _get(
+        self, link: DownloadLink, *, offset: int, label: str, end: int | None = None
+    ) -> requests.Response:
         url = link.url
         for _ in range(MAX_REDIRECTS + 1):
             self._check_scheme(url, label=label)
             headers = {"Accept-Encoding": "identity"}
-            if offset:
-                headers["Range"] = f"bytes={offset}-"
+            if offset or end is not None:
+                headers["Range"] = f"bytes={offset}-{'' if end is None else end}"
             if link.auth_headers and link.auth_host and urlsplit(url).netloc == link.auth_host:
                 headers.update(link.auth_headers)
             request = requests.Request("GET", url, headers=headers)

@@ -31,6 +31,7 @@ from tap_exportjobs.jobs.files import FileGoneError, NoFileError
 from tap_exportjobs.jobs.progress import ROWS_LOGGED_EVERY
 from tap_exportjobs.jobs.record import free_form_object
 from tap_exportjobs.row_output import RecordMessages, sdk_path_reasons
+from tap_exportjobs.typed_rows import RowShaper, TypedColumns, typed_columns
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
@@ -78,15 +79,23 @@ class ReportRowsStream(CheckpointMixin, Stream):
     #: (it also saves a third of the per-row cost on wide files).
     TYPE_CONFORMANCE_LEVEL = TypeConformanceLevel.ROOT_ONLY
 
-    def __init__(self, tap: t.Any) -> None:
+    def __init__(self, tap: t.Any, job_stream: JobStream | None = None) -> None:
         parent = self.parent_stream_type
-        super().__init__(
-            tap,
-            schema=th.PropertiesList(
-                *ROW_ENVELOPE_PROPERTIES.wrapped.values(),
-                *parent.partition_properties.wrapped.values(),
-            ).to_dict(),
-        )
+        schema = th.PropertiesList(
+            *ROW_ENVELOPE_PROPERTIES.wrapped.values(),
+            *parent.partition_properties.wrapped.values(),
+        ).to_dict()
+        #: The file's columns as real columns (`typed_rows`); None: the whole row in `row`.
+        self.typed: TypedColumns | None = None
+        if job_stream is not None:
+            reserved = schema["properties"]
+            self.typed = typed_columns(self.name, job_stream, tap.config, reserved=reserved)
+        if self.typed is not None:
+            # `row` then holds only what did not fit, or null.
+            schema["properties"]["row"]["type"] = ["object", "null"]
+            schema["required"] = [name for name in schema["required"] if name != "row"]
+            schema["properties"].update(self.typed.schema_properties())
+        super().__init__(tap, schema=schema)
         self.primary_keys = ["provider", "job_id", "row_number"]
         # Progress lives in the parent's ledger; this stream's own state stays one empty
         # entry rather than one per job.
@@ -218,19 +227,33 @@ class ReportRowsStream(CheckpointMixin, Stream):
             rows_key=spooled.rows_key,
         ) as decoded:
             row_number = 0
+            shaper = self._shaper(decoded, label)
             try:
                 row_number = _skip(decoded, progress.already)
                 mark = _next_mark(row_number, commit_every)
                 for row_number, row in enumerate(decoded.rows, start=row_number + 1):  # noqa: B020
-                    record = {
-                        **partition,
-                        "provider": provider,
-                        "job_id": job_id,
-                        "row_number": row_number,
-                        "row": row,
-                        "file_format": decoded.file_format,
-                        "source_file": decoded.source_file,
-                    }
+                    if shaper is None:
+                        record = {
+                            **partition,
+                            "provider": provider,
+                            "job_id": job_id,
+                            "row_number": row_number,
+                            "row": row,
+                            "file_format": decoded.file_format,
+                            "source_file": decoded.source_file,
+                        }
+                    else:
+                        columns, rest = shaper.shape(row, row_number)
+                        record = {
+                            **partition,
+                            "provider": provider,
+                            "job_id": job_id,
+                            "row_number": row_number,
+                            **columns,
+                            "row": rest,
+                            "file_format": decoded.file_format,
+                            "source_file": decoded.source_file,
+                        }
                     if sink is None:
                         yield record  # back here once the SDK has written it
                     else:
@@ -255,9 +278,23 @@ class ReportRowsStream(CheckpointMixin, Stream):
             except DownloadError:
                 progress.added = row_number
                 raise
+            finally:
+                if shaper is not None:
+                    shaper.finish()
         if sink is not None:
             sink.commit()
         progress.read = progress.added = row_number
+
+    def _shaper(self, decoded: DecodedFile, label: str) -> RowShaper | None:
+        if self.typed is None:
+            return None
+        return RowShaper(
+            self.typed,
+            label=label,
+            logger=self.logger,
+            text_values=decoded.file_format == "csv",
+            every_key_expected=self.typed.inferring,
+        )
 
 
 def _skip(decoded: DecodedFile, count: int) -> int:

@@ -17,6 +17,8 @@ from tap_exportjobs.batch_files import DEFAULT_COMPRESSION_LEVEL, batch_config_p
 from tap_exportjobs.jobs import JobStream, parse_timestamp
 from tap_exportjobs.jobs.files import DEFAULT_MAX_FILE_ATTEMPTS
 from tap_exportjobs.providers import PROVIDERS
+from tap_exportjobs.reports import ReportRowsStream
+from tap_exportjobs.typed_rows.settings import TYPED_ROWS_SETTINGS, typed_rows_problems
 
 if t.TYPE_CHECKING:
     from singer_sdk import Stream
@@ -88,6 +90,7 @@ GLOBAL_SETTINGS = th.PropertiesList(
         description="With batch_config and gzip compression: the gzip level of report-row "
         "batch files, 1 (fastest) to 9 (smallest)",
     ),
+    *TYPED_ROWS_SETTINGS.wrapped.values(),
 )
 
 
@@ -197,6 +200,7 @@ class TapExportJobs(Tap):
         if isinstance(level, int) and not 1 <= level <= 9:
             problems.append(f"batch_compression_level: {level} is not a gzip level from 1 to 9")
         problems.extend(batch_config_problems(self.config))
+        problems.extend(typed_rows_problems(self.config, _rows_stream_names()))
         for name, provider in PROVIDERS.items():
             block = self.config.get(name)
             if not isinstance(block, dict):
@@ -230,12 +234,29 @@ class TapExportJobs(Tap):
         return self._authenticators[provider]
 
     def discover_streams(self) -> list[Stream]:
-        return [
-            stream_class(self)
-            for name, provider in PROVIDERS.items()
-            if self.config.get(name) is not None
-            for stream_class in provider.STREAMS
-        ]
+        """Each configured provider's streams; a rows stream gets its job stream, which
+        finds the files its typed columns may be inferred from."""
+        streams: dict[str, Stream] = {}
+        for name, provider in PROVIDERS.items():
+            if self.config.get(name) is None:
+                continue
+            for stream_class in provider.STREAMS:
+                if issubclass(stream_class, ReportRowsStream):
+                    job_stream = streams[stream_class.parent_stream_type.name]
+                    stream = stream_class(self, job_stream=job_stream)
+                else:
+                    stream = stream_class(self)
+                streams[stream.name] = stream
+        return list(streams.values())
+
+
+def _rows_stream_names() -> list[str]:
+    return [
+        stream_class.name
+        for provider in PROVIDERS.values()
+        for stream_class in provider.STREAMS
+        if issubclass(stream_class, ReportRowsStream)
+    ]
 
 
 class UnreadableFilesError(Exception):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import io
 import json
 import os
@@ -50,9 +51,11 @@ def run_tap(
     *,
     fails: bool = False,
     catalog: dict | None = None,
+    exact_numbers: bool = False,
 ) -> SyncResult:
     """Sync in this process, capturing stdout as the SDK's writer produces it. With `fails`,
-    the sync must raise, and the messages written before it did are returned with the error."""
+    the sync must raise, and the messages written before it did are returned with the error.
+    With `exact_numbers`, JSON numbers with a fraction or exponent are read as Decimals."""
     tap = TapExportJobs(config=config, state=state, catalog=catalog, validate_config=True)
     for name in deselect:
         tap.streams[name].selected = False
@@ -70,7 +73,9 @@ def run_tap(
     if fails and error is None:
         raise AssertionError("the sync was expected to fail but succeeded")
     lines = buffer.getvalue().decode().splitlines()
-    return SyncResult([json.loads(line) for line in lines if line.strip()], error=error)
+    parse_float = decimal.Decimal if exact_numbers else float
+    messages = [json.loads(line, parse_float=parse_float) for line in lines if line.strip()]
+    return SyncResult(messages, error=error)
 
 
 def write_json(path: Path, value: t.Any) -> Path:

@@ -34,6 +34,7 @@ from tap_exportjobs.jobs.record import (
     SUCCEEDED,
 )
 from tap_exportjobs.jobs.run import RunsOnce
+from tap_exportjobs.jobs.samples import OffersSamples
 from tap_exportjobs.jobs.timestamps import (
     parse_timestamp,
     sort_key,
@@ -59,6 +60,7 @@ class CheckpointMixin:
 class JobStream(
     RecordMessagesOnly,
     RunsOnce,
+    OffersSamples,
     NormalizesJobs,
     Polls,
     FollowsFiles,

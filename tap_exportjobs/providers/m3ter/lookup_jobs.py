@@ -66,6 +66,22 @@ class LookupTableDataJobsStream(M3terAPI, JobStream):
         th.Property("destinationLookupTableRevisionId", th.StringType),
     )
 
+    def sample_contexts(self) -> list[dict]:
+        """The revisions of the wanted tables (first page of each listing: enough for a
+        sample); each table's latest DOWNLOAD is sampled (see `sample_kind`)."""
+        wanted = self.settings.get("lookup_table_ids")
+        contexts = []
+        for table in (self.request_json("GET", "/lookuptables", None) or {}).get("data") or []:
+            if wanted and table.get("id") not in wanted:
+                continue
+            path = f"/lookuptables/{table['id']}/revisions"
+            for revision in (self.request_json("GET", path, None) or {}).get("data") or []:
+                contexts.append({"lookupTableId": table["id"], "revisionId": revision["id"]})
+        return contexts
+
+    def sample_kind(self, record: dict) -> str:
+        return str(record.get("lookupTableId") or "")
+
     def normalize_job(self, raw: dict, context: Context | None) -> dict:
         return {
             **{k: v for k, v in raw.items() if k not in self.normalized_fields},

@@ -109,6 +109,13 @@ class TalkdeskReportJobsStream(RemembersReportJobs, TalkdeskAPI, JobStream):
             self._listed.add(str(raw.get("id")))
             yield raw
 
+    def sample_contexts(self) -> list[dict]:
+        return self.partitions
+
+    def jobs_to_sample(self, context: Context | None) -> t.Iterator[dict]:
+        """Every listed job, whoever made it (a sample only reads the start of a file)."""
+        return super().request_records(context)
+
     # -- the API's shapes -----------------------------------------------------------
 
     def normalize_job(self, raw: dict, context: Context | None) -> dict:

@@ -1,0 +1,327 @@
+"""Typed report rows (`typed_rows`): a file's columns become real columns, declared or
+inferred from a bounded sample at discovery; values that do not fit stay in `row`, never lost.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+
+from tap_exportjobs import reports
+from tap_exportjobs.tap import TapExportJobs
+from tap_exportjobs.typed_rows import sampling
+from tests.conftest import days_ago, ep_config, talkdesk_config
+from tests.tap_runner import run_tap
+
+ROWS = "elasticpath_export_rows"
+ENVELOPE = {"provider", "job_id", "row_number", "row", "file_format", "source_file", "report_type"}
+
+
+def _csv(header: list[str], rows: list[list[str]]) -> bytes:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue().encode()
+
+
+def _config(ep, tmp_path, typed: dict, **overrides) -> dict:
+    return ep_config(
+        ep,
+        start_date=days_ago(10).isoformat(),
+        typed_rows={ROWS: typed},
+        cache_dir=str(tmp_path / "cache"),
+        **overrides,
+    )
+
+
+def _schema(config: dict, stream: str = ROWS) -> dict:
+    catalog = TapExportJobs(config=config, validate_config=True).catalog_dict
+    entry = next(s for s in catalog["streams"] if s["tap_stream_id"] == stream)
+    return entry["schema"]
+
+
+def _columns(schema: dict) -> dict[str, object]:
+    """Typed column -> its JSON type (with format for dates)."""
+    return {
+        name: (prop["type"], prop.get("format"))
+        for name, prop in schema["properties"].items()
+        if name not in ENVELOPE
+    }
+
+
+ORDERS = _csv(
+    ["Order Number", "Total", "Paid", "Created", "Day", "Notes", "Code"],
+    [
+        ["1", "12.50", "true", "2024-03-01T10:00:00Z", "2024-03-01", "gift", "007"],
+        ["2", "0.99", "FALSE", "2024-03-02 11:30:00", "2024-03-02", "", "042"],
+        ["3", "100", "false", "2024-03-03T12:00:00.123+05:30", "2024-03-03", "NA", "100"],
+    ],
+)
+
+
+def test_declared_columns_land_converted_beside_the_envelope_and_row_keeps_the_rest(ep, tmp_path):
+    ep.add_job(created_at=days_ago(2), csv_bytes=ORDERS)
+    declared = {
+        "Order Number": "integer",
+        "Total": "number",
+        "Paid": "boolean",
+        "Created": "date-time",
+        "Day": "date",
+    }
+    config = _config(ep, tmp_path, {"columns": declared})
+
+    schema = _schema(config)
+    assert _columns(schema) == {
+        "order_number": (["integer", "null"], None),
+        "total": (["number", "null"], None),
+        "paid": (["boolean", "null"], None),
+        "created": (["string", "null"], "date-time"),
+        "day": (["string", "null"], "date"),
+    }
+    assert "Order Number" in schema["properties"]["order_number"]["description"]
+    rows = run_tap(config, exact_numbers=True).records(ROWS)
+    assert [(r["row_number"], r["order_number"], r["total"], r["paid"]) for r in rows] == [
+        (1, 1, Decimal("12.50"), True),
+        (2, 2, Decimal("0.99"), False),
+        (3, 3, Decimal("100"), False),
+    ]
+    assert [r["created"] for r in rows] == [
+        "2024-03-01T10:00:00+00:00",
+        "2024-03-02T11:30:00",
+        "2024-03-03T12:00:00.123+05:30",
+    ]
+    assert [r["day"] for r in rows] == ["2024-03-01", "2024-03-02", "2024-03-03"]
+    # Not declared, no inference: the rest of the row, exactly as written.
+    assert [r["row"] for r in rows] == [
+        {"Notes": "gift", "Code": "007"},
+        {"Notes": "", "Code": "042"},
+        {"Notes": "NA", "Code": "100"},
+    ]
+    assert {"provider", "job_id", "row_number"} <= set(rows[0])
+
+
+def test_inferred_columns_come_from_a_range_read_prefix_of_the_latest_finished_file(
+    ep, files, tmp_path
+):
+    ep.add_job(created_at=days_ago(5), csv_bytes=_csv(["Old"], [["1"]]))
+    padding = [
+        ["x" * 50, str(n), "2024-01-01", "NA" if n == 7 else "5", "007"] for n in range(1, 60_000)
+    ]
+    big = _csv(["Note", "Count", "Day", "Maybe", "Code"], padding)
+    assert len(big) > 3 * sampling.SAMPLE_BYTES
+    ep.add_job(created_at=days_ago(1), csv_bytes=big)
+    ep.add_job(created_at=days_ago(0.5), state="running")
+
+    schema = _schema(_config(ep, tmp_path, {"infer": True}))
+
+    assert _columns(schema) == {
+        "note": (["string", "null"], None),
+        "count": (["integer", "null"], None),
+        "day": (["string", "null"], "date"),
+        "maybe": (["string", "null"], None),  # "NA" among the sampled values
+        "code": (["string", "null"], None),  # a leading-zero code stays a string
+    }
+    fetches = files.requests_to(r"/exports/")
+    assert [r.headers.get("range") for r in fetches] == [f"bytes=0-{sampling.SAMPLE_BYTES - 1}"]
+
+
+def test_a_second_discovery_downloads_nothing_when_the_latest_file_was_sampled(ep, files, tmp_path):
+    ep.add_job(created_at=days_ago(2), csv_bytes=ORDERS)
+    config = _config(ep, tmp_path, {"infer": True})
+    first = _schema(config)
+    second = _schema(config)
+    assert first == second
+    assert len(files.requests_to(r"/exports/")) == 1
+
+
+def test_an_inferred_column_only_widens_and_columns_are_only_added_as_new_files_come(ep, tmp_path):
+    ep.add_job(created_at=days_ago(3), csv_bytes=_csv(["Qty", "Gone"], [["1", "a"], ["2", "b"]]))
+    config = _config(ep, tmp_path, {"infer": True})
+    assert _columns(_schema(config)) == {
+        "qty": (["integer", "null"], None),
+        "gone": (["string", "null"], None),
+    }
+    ep.add_job(created_at=days_ago(1), csv_bytes=_csv(["Qty", "New"], [["1.5", "x"]]))
+    assert _columns(_schema(config)) == {
+        "qty": (["number", "null"], None),
+        "gone": (["string", "null"], None),
+        "new": (["string", "null"], None),
+    }
+
+
+def test_inferred_columns_of_one_account_never_type_another(ep, tmp_path):
+    ep.add_job(created_at=days_ago(2), csv_bytes=ORDERS)
+    config = _config(ep, tmp_path, {"infer": True})
+    assert _columns(_schema(config))
+    other = _config(ep, tmp_path, {"infer": True})
+    other["elasticpath"]["client_id"] = "another-store"
+    # The fake knows no such client: its jobs cannot be listed, and the first account's
+    # sample is not taken for them.
+    assert _columns(_schema(other)) == {}
+
+
+TRICKY = [
+    "",
+    "NA",
+    "N/A",
+    "null",
+    "007",
+    "0012.5",
+    " 5",
+    "5 ",
+    "+5",
+    "1,000",
+    "1_000",
+    "١٢٣",
+    "NaN",
+    "Infinity",
+    "TRUE ",
+    "2024-02-30",
+    "12345678901234567890.123456789",
+    "-0",
+    "1e3",
+]
+
+
+@pytest.mark.parametrize("kind", ["integer", "number", "boolean", "date", "date-time", "string"])
+def test_the_tricky_value_corpus_keeps_every_value_in_its_column_or_as_written_in_row(
+    ep, tmp_path, kind
+):
+    ep.add_job(created_at=days_ago(2), csv_bytes=_csv(["Value"], [[v] for v in TRICKY]))
+    config = _config(ep, tmp_path, {"columns": {"Value": kind}})
+    rows = run_tap(config, exact_numbers=True).records(ROWS)
+
+    assert len(rows) == len(TRICKY)
+    for written, record in zip(TRICKY, rows, strict=True):
+        if record["row"] is not None:
+            assert record["row"] == {"Value": written}  # as written, never null
+            assert record["value"] is None
+        else:
+            assert record["value"] is not None
+            if kind in ("integer", "number"):
+                assert record["value"] == Decimal(written)
+            elif kind != "date-time":
+                assert str(record["value"]).lower() == written.lower()
+    kept_as_written = {r["row"]["Value"] for r in rows if r["row"] is not None}
+    if kind != "string":
+        never_typed = {"", "NA", "N/A", "null", "007", " 5", "+5", "1,000", "١٢٣", "NaN"}
+        assert never_typed <= kept_as_written
+    if kind == "number":
+        exact = next(r for r in rows if r["row"] is None and r["value"] > 10**19)
+        assert exact["value"] == Decimal("12345678901234567890.123456789")
+
+
+def test_drift_a_new_column_stays_in_row_a_missing_one_is_null_a_bad_value_is_kept(
+    ep, tmp_path, caplog
+):
+    ep.add_job(created_at=days_ago(4), csv_bytes=_csv(["Id", "Amount"], [["1", "10"], ["2", "20"]]))
+    config = _config(ep, tmp_path, {"infer": True})
+    assert _columns(_schema(config)) == {
+        "id": (["integer", "null"], None),
+        "amount": (["integer", "null"], None),
+    }
+    # Two files finish before the next run; only the latest is sampled, so the other one's
+    # new column and bad value meet the columns known so far.
+    drifted = ep.add_job(
+        created_at=days_ago(2), csv_bytes=_csv(["Id", "Region"], [["3", "EU"], ["A-4", "US"]])
+    )
+    ep.add_job(created_at=days_ago(1), csv_bytes=_csv(["Id", "Amount"], [["5", "50"]]))
+    with caplog.at_level(logging.INFO):
+        result = run_tap(config)
+
+    rows = [r for r in result.records(ROWS) if r["job_id"] == drifted]
+    assert [(r["id"], r["amount"], r["row"]) for r in rows] == [
+        (3, None, {"Region": "EU"}),
+        (None, None, {"Id": "A-4", "Region": "US"}),
+    ]
+    messages = [r.getMessage() for r in caplog.records if r.levelno >= logging.INFO]
+    assert any("key 'Region' is not a column" in m for m in messages)
+    assert any("'Amount'" in m and "not in this file" in m for m in messages)
+    assert any("1 value(s) of column 'Id' are not integer (first at row 2)" in m for m in messages)
+    # Rediscovered once that file is the latest of its kind, Region becomes a column.
+    ep.add_job(created_at=days_ago(0.5), csv_bytes=_csv(["Id", "Region"], [["6", "EU"]]))
+    assert "region" in _columns(_schema(config))
+
+
+def test_a_json_report_gets_columns_of_its_json_types_and_strings_stay_strings(td, tmp_path):
+    today = days_ago(0).replace(hour=0, minute=0, second=0, microsecond=0)
+    td.add_rows("calls", 30, today - timedelta(days=2), today)
+    td.add_job("calls", fmt="json", start=today - timedelta(days=2), end=today)
+    config = talkdesk_config(
+        td,
+        start_date=today.isoformat(),
+        talkdesk={"follow_existing_jobs": True},
+        typed_rows={"*": {"infer": True}},
+        cache_dir=str(tmp_path / "cache"),
+    )
+
+    assert _columns(_schema(config, "talkdesk_report_rows")) == {
+        "call_id": (["string", "null"], None),
+        "type": (["string", "null"], None),
+        "start_at": (["string", "null"], "date-time"),
+        "end_at": (["string", "null"], "date-time"),
+        "talk_time": (["integer", "null"], None),
+        "user_email": (["string", "null"], None),
+        "notes": (["string", "null"], None),
+    }
+    rows = run_tap(config).records("talkdesk_report_rows")
+    assert len(rows) == 30
+    assert all(r["row"] is None and isinstance(r["talk_time"], int) for r in rows)
+    assert {r["notes"] for r in rows} >= {"", "NA", "null"}  # never nulls
+
+
+def test_captions_become_warehouse_names_and_a_clash_with_the_envelope_gets_a_suffix(ep, tmp_path):
+    header = ["Sale Order Code", "job_id", "Amount (INR)", "row"]
+    ep.add_job(created_at=days_ago(2), csv_bytes=_csv(header, [["SO-1", "j", "5", "r"]]))
+    config = _config(ep, tmp_path, {"infer": True, "columns": {"saleOrderCode": "string"}})
+
+    schema = _schema(config)
+    assert list(_columns(schema)) == ["sale_order_code", "job_id_2", "amount_inr", "row_2"]
+    assert '"job_id"' in schema["properties"]["job_id_2"]["description"]
+    [row] = run_tap(config).records(ROWS)
+    assert (row["sale_order_code"], row["job_id_2"], row["amount_inr"], row["row_2"]) == (
+        "SO-1",
+        "j",
+        5,
+        "r",
+    )
+    assert row["row"] is None
+    assert row["job_id"] != "j"
+
+
+def test_typed_rows_leave_by_the_streams_own_writer_and_the_sdks_path_alike(
+    ep, tmp_path, monkeypatch
+):
+    ep.add_job(created_at=days_ago(2), csv_bytes=ORDERS)
+    config = _config(ep, tmp_path, {"infer": True, "columns": {"Created": "date-time"}})
+    direct = run_tap(config).records(ROWS)
+    monkeypatch.setattr(reports, "sdk_path_reasons", lambda stream: ["the test asks for it"])
+    through_sdk = run_tap(config).records(ROWS)
+
+    def comparable(records):
+        return [{k: v for k, v in r.items() if k != "observed_at"} for r in records]
+
+    assert comparable(direct) == comparable(through_sdk)
+    assert direct[0]["created"] == "2024-03-01T10:00:00+00:00"
+
+
+@pytest.mark.parametrize(
+    ("typed_rows", "problem"),
+    [
+        ({"elasticpath_export_row": {"infer": True}}, "did you mean 'elasticpath_export_rows'"),
+        ({ROWS: {"columns": {"Total": "money"}}}, f"typed_rows.{ROWS}.columns.Total"),
+        ({ROWS: {"infer": True, "colums": {}}}, f"typed_rows.{ROWS}.colums"),
+        ({ROWS: {"columns": {"A b": "string", "a_b": "integer"}}}, "are the same column"),
+    ],
+)
+def test_a_typed_rows_mistake_is_an_error_naming_the_setting(ep, tmp_path, typed_rows, problem):
+    config = ep_config(ep, typed_rows=typed_rows, cache_dir=str(tmp_path))
+    with pytest.raises(Exception, match="Config validation failed") as raised:
+        TapExportJobs(config=config, validate_config=True)
+    assert any(problem in str(e) for e in raised.value.errors)
