@@ -15,10 +15,12 @@ import pytest
 from tap_exportjobs import reports
 from tap_exportjobs.tap import TapExportJobs
 from tap_exportjobs.typed_rows import sampling
-from tests.conftest import days_ago, ep_config, talkdesk_config
+from tests.conftest import days_ago, ep_config, m3ter_config, talkdesk_config
+from tests.fakes.m3ter import usage_rows
 from tests.tap_runner import run_tap
 
 ROWS = "elasticpath_export_rows"
+FIELDS = [("region", "STRING"), ("tier", "STRING"), ("rate", "NUMBER")]
 ENVELOPE = {"provider", "job_id", "row_number", "row", "file_format", "source_file", "report_type"}
 
 
@@ -325,3 +327,23 @@ def test_a_typed_rows_mistake_is_an_error_naming_the_setting(ep, tmp_path, typed
     with pytest.raises(Exception, match="Config validation failed") as raised:
         TapExportJobs(config=config, validate_config=True)
     assert any(problem in str(e) for e in raised.value.errors)
+
+
+def test_sampling_at_discovery_leaves_state_alone_so_a_typed_rerun_emits_nothing_again(
+    m3, tmp_path
+):
+    table_id, (revision,) = m3.add_table("rates", FIELDS, rows=12)
+    m3.add_lookup_job(table_id, revision)
+    m3.add_export_job(rows=usage_rows(20))
+    config = m3ter_config(m3, typed_rows={"*": {"infer": True}}, cache_dir=str(tmp_path / "cache"))
+
+    assert _columns(_schema(config, "m3ter_lookup_table_data_rows"))
+    assert _columns(_schema(config, "m3ter_data_export_rows"))
+    first = run_tap(config)
+    second = run_tap(config, state=first.state)
+
+    assert len(first.records("m3ter_lookup_table_data_rows")) == 12
+    assert len(first.records("m3ter_data_export_rows")) == 20
+    assert all(r["row"] is None for r in first.records("m3ter_lookup_table_data_rows"))
+    assert second.records("m3ter_lookup_table_data_rows") == []
+    assert second.records("m3ter_data_export_rows") == []
