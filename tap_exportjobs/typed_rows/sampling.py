@@ -143,7 +143,7 @@ def _merge(known: dict[str, str], new: dict[str, str]) -> None:
 def _without_trace(jobs: JobStream, call: t.Callable[[], t.Any]) -> t.Any:
     """Run a listing or link call for a sample without leaving anything in the tap's state
     or the stream's run (discovery has no state; a sync loads it after discovery)."""
-    state = jobs._tap.state
+    state = jobs.tap_state
     saved = copy.deepcopy(state)
     try:
         return call()

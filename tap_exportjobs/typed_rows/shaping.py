@@ -10,6 +10,7 @@ stays in `row` as written, under the file's name for it, and the column is null.
 from __future__ import annotations
 
 import logging
+import operator
 import typing as t
 from collections import Counter
 
@@ -55,9 +56,59 @@ class RowShaper:
         #: Columns were inferred, so a key without one is drift worth a warning (with only
         #: declared columns, the other keys are meant to stay in `row`).
         self._extra_level = logging.WARNING if every_key_expected else logging.DEBUG
+        #: For CSV, after the first row: the plan by position (see `_fix_positions`).
+        self._width = -1
 
     def shape(self, row: t.Any, row_number: int) -> tuple[dict, t.Any]:
         """The row's column values, and what stays in `row` (None if nothing)."""
+        if self._width >= 0 and len(row) == self._width:  # CSV: the header's keys, in order
+            return self._shape_by_position(tuple(row.values()), row_number)
+        typed, rest = self._shape_by_key(row, row_number)
+        if self._text_values and self._width < 0 and isinstance(row, dict):
+            self._fix_positions(list(row))
+        return typed, rest
+
+    def _fix_positions(self, keys: list[str]) -> None:
+        """A CSV reader gives every row the header's keys in the header's order, so after
+        the first row each value's fate is known by its position: strings are copied in one
+        C-level step, only typed values are converted one by one."""
+        plan = self._plan
+        strings = [(i, plan[key][0]) for i, key in enumerate(keys) if _copied(plan[key])]
+        self._string_names = [name for _, name in strings]
+        self._string_values = _getter([i for i, _ in strings])
+        self._converted = [
+            (i, step[0], step[1], key)
+            for i, key in enumerate(keys)
+            if (step := plan[key]) is not None and step[1] is not None
+        ]
+        self._rest_keys = [(i, key) for i, key in enumerate(keys) if plan[key] is None]
+        found = {step[0] for step in plan.values() if step is not None}
+        self._absent = {name: None for name in self._empty if name not in found}
+        self._width = len(keys)
+
+    def _shape_by_position(self, values: tuple, row_number: int) -> tuple[dict, t.Any]:
+        typed = dict(zip(self._string_names, self._string_values(values), strict=True))
+        if self._absent:
+            typed.update(self._absent)
+        rest = None
+        for index, name, convert, key in self._converted:
+            value = values[index]
+            converted = convert(value)
+            if converted is MISMATCH:
+                if rest is None:
+                    rest = {}
+                rest[key] = value
+                typed[name] = None
+                self._unparsed_value(key, row_number)
+            else:
+                typed[name] = converted
+        for index, key in self._rest_keys:
+            if rest is None:
+                rest = {}
+            rest[key] = values[index]
+        return typed, rest
+
+    def _shape_by_key(self, row: t.Any, row_number: int) -> tuple[dict, t.Any]:
         typed = self._empty.copy()
         if not isinstance(row, dict):
             return typed, row  # a file of bare values: nothing to put in columns
@@ -148,3 +199,18 @@ class RowShaper:
         if key not in self._unparsed:
             self._first_unparsed[key] = row_number
         self._unparsed[key] += 1
+
+
+def _copied(step: tuple[str, t.Any] | None) -> bool:
+    """A value copied as is into its column (a CSV string column)."""
+    return step is not None and step[1] is None
+
+
+def _getter(indexes: list[int]) -> t.Callable[[tuple], tuple]:
+    """The values at `indexes`, as a tuple (itemgetter alone gives a bare value for one)."""
+    if len(indexes) >= 2:
+        return operator.itemgetter(*indexes)
+    if indexes:
+        only = indexes[0]
+        return lambda values: (values[only],)
+    return lambda values: ()

@@ -15,6 +15,8 @@ import math
 import re
 import typing as t
 
+import msgspec
+
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
@@ -140,6 +142,30 @@ def _to_date(value: t.Any) -> t.Any:
 def _to_date_time(value: t.Any) -> t.Any:
     if type(value) is not str:
         return None if value is None else MISMATCH
+    # msgspec checks an RFC 3339 text in C (calendar and clock included), several times
+    # faster than the regex; a text already spelled as we write it is kept as it is.
+    if 19 <= len(value) <= 35 and value[10:11] == "T" and _canonical_tail(value[19:]):
+        try:
+            msgspec.convert(value, datetime.datetime)
+        except msgspec.ValidationError:
+            return MISMATCH
+        return value
+    return _to_date_time_by_regex(value)
+
+
+def _canonical_tail(tail: str) -> bool:
+    """After `YYYY-MM-DDTHH:MM:SS`: nothing, `.digits`, and/or a `+HH:MM` / `-HH:MM` offset."""
+    if len(tail) >= 6 and tail[-6] in "+-":
+        offset, tail = tail[-6:], tail[:-6]
+        if offset[3] != ":" or not offset[1:3].isdigit() or not offset[4:].isdigit():
+            return False
+    if not tail:
+        return True
+    digits = tail[1:]
+    return tail[0] == "." and 1 <= len(digits) <= 9 and digits.isascii() and digits.isdigit()
+
+
+def _to_date_time_by_regex(value: str) -> t.Any:
     match = _DATE_TIME_TEXT.fullmatch(value)
     if match is None:
         return MISMATCH
