@@ -21,7 +21,11 @@ from tests.tap_runner import run_tap
 
 ROWS = "elasticpath_export_rows"
 FIELDS = [("region", "STRING"), ("tier", "STRING"), ("rate", "NUMBER")]
-ENVELOPE = {"provider", "job_id", "row_number", "row", "file_format", "source_file", "report_type"}
+#: Envelope and partition properties: the rest of a rows stream's schema are typed columns.
+ENVELOPE = {
+    *("provider", "job_id", "row_number", "row", "file_format", "source_file"),
+    *("report_type", "lookupTableId", "revisionId"),
+}
 
 
 def _csv(header: list[str], rows: list[list[str]]) -> bytes:
@@ -347,3 +351,21 @@ def test_sampling_at_discovery_leaves_state_alone_so_a_typed_rerun_emits_nothing
     assert all(r["row"] is None for r in first.records("m3ter_lookup_table_data_rows"))
     assert second.records("m3ter_lookup_table_data_rows") == []
     assert second.records("m3ter_data_export_rows") == []
+
+
+def test_lookup_table_columns_come_from_the_revisions_fields_before_any_file_exists(
+    m3, files, tmp_path
+):
+    m3.add_table("rates", FIELDS, rows=3)
+    config = m3ter_config(
+        m3,
+        typed_rows={"m3ter_lookup_table_data_rows": {"infer": True}},
+        cache_dir=str(tmp_path / "cache"),
+    )
+
+    assert _columns(_schema(config, "m3ter_lookup_table_data_rows")) == {
+        "region": (["string", "null"], None),
+        "tier": (["string", "null"], None),
+        "rate": (["number", "null"], None),
+    }
+    assert files.log == []  # no file was read for it

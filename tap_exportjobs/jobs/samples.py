@@ -48,6 +48,10 @@ class OffersSamples:
                     newest[kind] = (key, record["id"], self.context_of(record) or context)  # type: ignore[attr-defined]
         return {kind: (job_id, context) for kind, (_, job_id, context) in newest.items()}
 
+    def columns_from_api(self) -> dict[str, str]:
+        """Columns (name -> typed-row type) the API itself declares for the files, if any."""
+        return {}
+
     def account_identity(self) -> dict:
         """The provider block's values that are not secret: whose jobs these are."""
         block = self.config.get(self.provider) or {}  # type: ignore[attr-defined]

@@ -44,6 +44,7 @@ def inferred_columns(jobs: JobStream, rows_stream: str, cache_root: Path) -> dic
     cached = _load(cache_file)
     try:
         links = _without_trace(jobs, lambda: _links_to_sample(jobs, cached["sampled"], rows_stream))
+        declared_by_api = _without_trace(jobs, jobs.columns_from_api)
     except Exception as error:
         logger.warning(
             "%s: could not list jobs to sample their files (%s); columns as last inferred",
@@ -51,6 +52,8 @@ def inferred_columns(jobs: JobStream, rows_stream: str, cache_root: Path) -> dic
             error,
         )
         return cached["columns"]
+    before = dict(cached["columns"])
+    _merge(cached["columns"], declared_by_api)
     for kind, (job_id, link) in sorted(links.items()):
         label = f"{jobs.provider} job {job_id}"
         try:
@@ -68,7 +71,7 @@ def inferred_columns(jobs: JobStream, rows_stream: str, cache_root: Path) -> dic
             kind or "its latest file",
             len(cached["columns"]),
         )
-    if links:
+    if links or cached["columns"] != before:
         _save(cache_file, cached)
     return cached["columns"]
 

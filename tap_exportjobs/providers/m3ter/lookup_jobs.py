@@ -29,11 +29,16 @@ from tap_exportjobs.providers.m3ter.api import (
 from tap_exportjobs.providers.m3ter.entities import LookupTableRevisionsStream
 from tap_exportjobs.providers.m3ter.settings import DOWNLOAD_CONTENT_TYPES
 from tap_exportjobs.reports import ReportRowsStream
+from tap_exportjobs.typed_rows.values import widen
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
 
     from singer_sdk.helpers.types import Context
+
+
+#: A revision's field types -> typed-row column types.
+FIELD_TYPES = {"STRING": "string", "NUMBER": "number"}
 
 
 class LookupTableDataJobsStream(M3terAPI, JobStream):
@@ -46,6 +51,7 @@ class LookupTableDataJobsStream(M3terAPI, JobStream):
     link_expired_statuses = LINK_REFUSED_STATUSES
     #: Undocumented; a data job still PENDING after a week is treated as never finishing.
     job_lifetime = timedelta(days=7)
+    _sample_revisions: list[dict] | None = None
     partition_properties = th.PropertiesList(
         th.Property("lookupTableId", th.StringType),
         th.Property("revisionId", th.StringType),
@@ -67,17 +73,37 @@ class LookupTableDataJobsStream(M3terAPI, JobStream):
     )
 
     def sample_contexts(self) -> list[dict]:
-        """The revisions of the wanted tables (first page of each listing: enough for a
-        sample); each table's latest DOWNLOAD is sampled (see `sample_kind`)."""
-        wanted = self.settings.get("lookup_table_ids")
-        contexts = []
-        for table in (self.request_json("GET", "/lookuptables", None) or {}).get("data") or []:
-            if wanted and table.get("id") not in wanted:
-                continue
-            path = f"/lookuptables/{table['id']}/revisions"
-            for revision in (self.request_json("GET", path, None) or {}).get("data") or []:
-                contexts.append({"lookupTableId": table["id"], "revisionId": revision["id"]})
-        return contexts
+        """The revisions of the wanted tables; each table's latest DOWNLOAD is sampled (see
+        `sample_kind`)."""
+        return [
+            {"lookupTableId": revision["lookupTableId"], "revisionId": revision["id"]}
+            for revision in self._revisions_to_sample()
+        ]
+
+    def columns_from_api(self) -> dict[str, str]:
+        """A revision names its fields and their types (STRING or NUMBER): the files' columns."""
+        columns: dict[str, str] = {}
+        for revision in self._revisions_to_sample():
+            for field in revision.get("fields") or []:
+                if isinstance(field, dict) and isinstance(field.get("name"), str):
+                    kind = FIELD_TYPES.get(str(field.get("type") or "").upper(), "string")
+                    columns[field["name"]] = widen(columns.get(field["name"], kind), kind)
+        return columns
+
+    def _revisions_to_sample(self) -> list[dict]:
+        """The first page of each wanted table's revisions (enough for a sample), once."""
+        if self._sample_revisions is None:
+            wanted = self.settings.get("lookup_table_ids")
+            revisions = []
+            tables = (self.request_json("GET", "/lookuptables", None) or {}).get("data") or []
+            for table in tables:
+                if wanted and table.get("id") not in wanted:
+                    continue
+                path = f"/lookuptables/{table['id']}/revisions"
+                for revision in (self.request_json("GET", path, None) or {}).get("data") or []:
+                    revisions.append({**revision, "lookupTableId": table["id"]})
+            self._sample_revisions = revisions
+        return self._sample_revisions
 
     def sample_kind(self, record: dict) -> str:
         return str(record.get("lookupTableId") or "")
