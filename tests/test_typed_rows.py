@@ -100,7 +100,7 @@ def test_declared_columns_land_converted_beside_the_envelope_and_row_keeps_the_r
     assert [r["created"] for r in rows] == [
         "2024-03-01T10:00:00+00:00",
         "2024-03-02T11:30:00",
-        "2024-03-03T12:00:00.123+05:30",
+        "2024-03-03T06:30:00.123+00:00",
     ]
     assert [r["day"] for r in rows] == ["2024-03-01", "2024-03-02", "2024-03-03"]
     # Not declared, no inference: the rest of the row, exactly as written.

@@ -154,11 +154,9 @@ def _to_date_time(value: t.Any) -> t.Any:
 
 
 def _canonical_tail(tail: str) -> bool:
-    """After `YYYY-MM-DDTHH:MM:SS`: nothing, `.digits`, and/or a `+HH:MM` / `-HH:MM` offset."""
-    if len(tail) >= 6 and tail[-6] in "+-":
-        offset, tail = tail[-6:], tail[:-6]
-        if offset[3] != ":" or not offset[1:3].isdigit() or not offset[4:].isdigit():
-            return False
+    """After `YYYY-MM-DDTHH:MM:SS`: nothing, or `.digits`, then nothing or `+00:00`."""
+    if tail.endswith("+00:00"):
+        tail = tail[:-6]
     if not tail:
         return True
     digits = tail[1:]
@@ -166,6 +164,10 @@ def _canonical_tail(tail: str) -> bool:
 
 
 def _to_date_time_by_regex(value: str) -> t.Any:
+    """Any spelling the rules allow, as `YYYY-MM-DDTHH:MM:SS[.fraction]`, and with an offset,
+    moved to UTC (`+00:00`): targets disagree on offsets (one drops them, another applies its
+    session's zone), never on UTC. The fraction's digits are kept as written (truncating
+    nanoseconds would lose part of the value)."""
     match = _DATE_TIME_TEXT.fullmatch(value)
     if match is None:
         return MISMATCH
@@ -174,18 +176,21 @@ def _to_date_time_by_regex(value: str) -> t.Any:
     # Two ASCII digits each, so comparing the texts compares the numbers.
     if hour > "23" or minute > "59" or second > "59" or not _is_calendar_date(year, month, day):
         return MISMATCH
-    if offset is None:
-        offset = ""
-    elif offset == "Z":
-        offset = "+00:00"
-    else:
-        offset_hours, offset_minutes = offset[1:3], offset[-2:]
-        if offset_hours > "23" or offset_minutes > "59":
-            return MISMATCH
-        offset = f"{offset[0]}{offset_hours}:{offset_minutes}"
-    # The fraction's digits as written: truncating nanoseconds would lose part of the value.
     fraction = f".{fraction}" if fraction else ""
-    return f"{year}-{month}-{day}T{hour}:{minute}:{second}{fraction}{offset}"
+    if offset is None:
+        return f"{year}-{month}-{day}T{hour}:{minute}:{second}{fraction}"
+    offset_hours, offset_minutes = offset[1:3], offset[-2:]
+    if offset != "Z" and (offset_hours > "23" or offset_minutes > "59"):
+        return MISMATCH
+    if offset == "Z" or offset_hours == offset_minutes == "00":
+        return f"{year}-{month}-{day}T{hour}:{minute}:{second}{fraction}+00:00"
+    shift = datetime.timedelta(hours=int(offset_hours), minutes=int(offset_minutes))
+    local = datetime.datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
+    try:
+        utc = local - shift if offset[0] == "+" else local + shift
+    except OverflowError:  # before year 1 or after 9999 in UTC
+        return MISMATCH
+    return f"{utc.year:04d}-{utc:%m-%dT%H:%M:%S}{fraction}+00:00"
 
 
 _CONVERTERS: dict[str, Callable[[t.Any], t.Any]] = {
