@@ -146,19 +146,24 @@ def test_a_second_discovery_downloads_nothing_when_the_latest_file_was_sampled(e
     assert len(files.requests_to(r"/exports/")) == 1
 
 
-def test_an_inferred_column_only_widens_and_columns_are_only_added_as_new_files_come(ep, tmp_path):
+def test_an_inferred_column_keeps_its_type_and_columns_are_only_added_as_new_files_come(
+    ep, tmp_path
+):
     ep.add_job(created_at=days_ago(3), csv_bytes=_csv(["Qty", "Gone"], [["1", "a"], ["2", "b"]]))
     config = _config(ep, tmp_path, {"infer": True})
     assert _columns(_schema(config)) == {
         "qty": (["integer", "null"], None),
         "gone": (["string", "null"], None),
     }
-    ep.add_job(created_at=days_ago(1), csv_bytes=_csv(["Qty", "New"], [["1.5", "x"]]))
+    later = ep.add_job(created_at=days_ago(1), csv_bytes=_csv(["Qty", "New"], [["1.5", "x"]]))
+    # A warehouse column never changes type (targets refuse to alter one): 1.5 stays in row.
     assert _columns(_schema(config)) == {
-        "qty": (["number", "null"], None),
+        "qty": (["integer", "null"], None),
         "gone": (["string", "null"], None),
         "new": (["string", "null"], None),
     }
+    [row] = [r for r in run_tap(config).records(ROWS) if r["job_id"] == later]
+    assert (row["qty"], row["new"], row["row"]) == (None, "x", {"Qty": "1.5"})
 
 
 def test_inferred_columns_of_one_account_never_type_another(ep, tmp_path):

@@ -5,8 +5,9 @@ latest finished job with a file per kind of job (report type, export type...); t
 SAMPLE_BYTES of each file (a Range request) give up to SAMPLE_ROWS rows. What a sample
 showed is cached per stream and account with the job it came from, so a discovery whose
 latest jobs were sampled before downloads nothing, and merged with what earlier samples
-showed: a column's type only widens, columns are only added, so a rerun never narrows a
-warehouse column.
+showed: columns are only added and a column keeps the type it was first given, so a
+warehouse column never changes type (most targets refuse to alter one; a value that no
+longer fits stays in `row`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from tap_exportjobs.formats import open_rows
 from tap_exportjobs.typed_rows.columns import MAX_COLUMNS
-from tap_exportjobs.typed_rows.values import infer_type, widen
+from tap_exportjobs.typed_rows.values import infer_type
 
 if t.TYPE_CHECKING:
     from tap_exportjobs.download import DownloadLink
@@ -136,10 +137,10 @@ def _infer(rows: list, *, from_text: bool) -> dict[str, str]:
 
 
 def _merge(known: dict[str, str], new: dict[str, str]) -> None:
+    """New columns are added; a known column keeps its type (a value that no longer fits
+    stays in `row`): changing a warehouse column's type fails most targets' loads."""
     for key, kind in new.items():
-        if key in known:
-            known[key] = widen(known[key], kind)
-        elif len(known) < MAX_COLUMNS:
+        if key not in known and len(known) < MAX_COLUMNS:
             known[key] = kind
 
 
