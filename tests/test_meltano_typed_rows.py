@@ -2,16 +2,15 @@
 target-postgres (a throwaway server, tests/postgres_server.py) and into target-duckdb.
 
 One fake world, in the module's `landed` fixture: Elastic Path CSV exports (columns
-inferred, one declared) and Talkdesk JSON reports (inferred) run into PostgreSQL three
-times: first, again with the state, and after a drifted file arrived. Beside the first run,
+inferred, one declared) and Talkdesk JSON reports (inferred) run into PostgreSQL four
+times: first, again with the state, after a drifted file arrived that is not the newest
+(not sampled), and after one that is (sampled before its sync). Beside the first run,
 the Elastic Path files also go into DuckDB, and into PostgreSQL with COPY. Each test asserts
 one thing about what they left.
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
@@ -25,11 +24,19 @@ from tests.conftest import days_ago
 from tests.fakes import FakeElasticPath, FakeFileHost, FakeM3ter, FakeTalkdesk
 from tests.test_meltano_e2e import Pipeline, meltano_installed
 from tests.test_meltano_postgres import PostgresPipeline, loader_read, postgres
+from tests.typed_order_files import (
+    HEADER,
+    ORDER_COLUMNS,
+    expected_order,
+    file_rows,
+    order,
+    orders_csv,
+    utc_wall_clock,
+)
 
 __all__ = ["meltano_installed", "postgres"]  # fixtures, used by name
 
 EP_ROWS, TD_ROWS = "elasticpath_export_rows", "talkdesk_report_rows"
-HEADER = ["Order Number", "Sale Order Code", "Total", "Paid", "Created At", "Ship Date", "Zip"]
 #: Zip would be inferred an integer; declared, it stays a string (declared wins).
 EP_TYPING = {"infer": True, "columns": {"Zip": "string"}}
 EP_TYPES = {"order_number": "bigint", "sale_order_code": "text", "total": "numeric"}
@@ -37,56 +44,8 @@ EP_TYPES |= {"paid": "boolean", "created_at": "timestamp without time zone"}
 EP_TYPES |= {"ship_date": "date", "zip": "text"}
 TD_TYPES = dict.fromkeys(["call_id", "type", "user_email", "notes"], "text")
 TD_TYPES |= {"start_at": "timestamp without time zone", "talk_time": "bigint"}
-#: INSERTs, not meltano.yml's COPY: target-postgres's COPY path alters typed values (below).
+#: INSERTs, as meltano.yml has it: target-postgres's COPY path alters typed values (below).
 BY_INSERT = {"TARGET_POSTGRES_USE_COPY": "false"}
-
-
-def order(n: int) -> list[str]:
-    """One file row; Created At in the three spellings files use (Z, none, an offset)."""
-    day, minute = 1 + n % 28, n % 60
-    created = [
-        f"2024-03-{day:02d}T10:{minute:02d}:00Z",
-        f"2024-03-{day:02d} 11:{minute:02d}:00",
-        f"2024-03-{day:02d}T12:{minute:02d}:00.123+05:30",
-    ][n % 3]
-    total = "12345678901234567890.123456789" if n == 7 else f"{n * 7}.{n * 13 % 100:02d}"
-    paid = "true" if n % 2 else "false"
-    return [str(n), f"SO-{n:05d}", total, paid, created, f"2024-04-{day:02d}", str(10000 + n)]
-
-
-def orders_csv(rows: list[list[str]], header: list[str] = HEADER) -> bytes:
-    out = io.StringIO()
-    csv.writer(out, lineterminator="\r\n").writerows([header, *rows])
-    return out.getvalue().encode()
-
-
-def utc_wall_clock(written: str) -> str:
-    """A file's date-time as a `timestamp without time zone` prints it: with an offset, the
-    instant in UTC (the session's time zone); without one, as written."""
-    instant = datetime.fromisoformat(written)
-    if instant.tzinfo:
-        instant = instant.astimezone(timezone.utc).replace(tzinfo=None)
-    text = instant.isoformat(" ")
-    return text.rstrip("0") if instant.microsecond else text
-
-
-def expected_order(row: dict) -> dict:
-    """What a typed file row lands as in PostgreSQL, text for numeric/timestamp/date."""
-    return {
-        "order_number": int(row["Order Number"]),
-        "sale_order_code": row["Sale Order Code"],
-        "total": row["Total"],
-        "paid": row["Paid"] == "true",
-        "created_at": utc_wall_clock(row["Created At"]),
-        "ship_date": row["Ship Date"],
-        "zip": row["Zip"],
-    }
-
-
-ORDER_COLUMNS = (
-    "provider, order_number, sale_order_code, total::text as total, paid, "
-    "created_at::text as created_at, ship_date::text as ship_date, zip, row"
-)
 
 
 @dataclass
@@ -99,7 +58,11 @@ class Landed:
     duck: Pipeline
     runs: list[subprocess.CompletedProcess]
     counts: list[dict[str, int]]
+    #: The drifted file that was not the newest, and the one that was.
     drifted: str
+    drifted_newest: str
+    #: The Elastic Path table's column types before the newest file drifted.
+    ep_types_before: dict[str, str]
 
     def rows(self, stream: str, columns: str, where: str = "true", schema="typed") -> list:
         return self.pg.postgres.query_json(
@@ -108,11 +71,15 @@ class Landed:
         )
 
     def column_types(self, stream: str) -> dict[str, str]:
-        found = self.pg.postgres.query_json(
-            "select column_name, data_type from information_schema.columns "
-            f"where table_schema = 'typed' and table_name = '{stream}'"
-        )
-        return {c["column_name"]: c["data_type"] for c in found}
+        return _column_types(self.pg, stream)
+
+
+def _column_types(pg: PostgresPipeline, stream: str) -> dict[str, str]:
+    found = pg.postgres.query_json(
+        "select column_name, data_type from information_schema.columns "
+        f"where table_schema = 'typed' and table_name = '{stream}'"
+    )
+    return {c["column_name"]: c["data_type"] for c in found}
 
 
 def _counts(pg: PostgresPipeline) -> dict[str, int]:
@@ -181,11 +148,16 @@ def landed(meltano_installed, postgres, tmp_path_factory) -> Landed:
         ep.add_job(created_at=days_ago(0.4), csv_bytes=orders_csv([order(83)]))
         runs.append(pg.run())
         counts.append(_counts(pg))
-        ep_files = {
-            job_id: list(csv.DictReader(io.StringIO(job.csv.decode(), newline="")))
-            for job_id, job in ep.jobs.items()
-        }
-    return Landed(ep_files, td, pg, duck, runs, counts, drifted)
+        ep_types_before = _column_types(pg, EP_ROWS)
+        # Drift in the newest file: the run's discovery samples it before the sync.
+        drift = [[*order(84), "WINTER5"], ["N/A", *order(85)[1:], "AUTUMN"]]
+        drifted_newest = ep.add_job(
+            created_at=days_ago(0.3), csv_bytes=orders_csv(drift, [*HEADER, "Coupon"])
+        )
+        runs.append(pg.run())
+        counts.append(_counts(pg))
+        ep_files = {job_id: file_rows(job.csv) for job_id, job in ep.jobs.items()}
+    return Landed(ep_files, td, pg, duck, runs, counts, drifted, drifted_newest, ep_types_before)
 
 
 def test_typed_columns_land_with_their_sql_types_in_postgres(landed):
@@ -195,15 +167,17 @@ def test_typed_columns_land_with_their_sql_types_in_postgres(landed):
     assert td_types["end_at"] == td_types["start_at"]
     for types in (ep_types, td_types):
         assert types["row"] == "jsonb" and types["row_number"] == "bigint"
-    assert "coupon" not in ep_types  # the drifted file was not the one sampled
+    assert "coupon" not in landed.ep_types_before  # the drifted file was not the one sampled
 
 
 def test_typed_values_equal_the_files_and_row_holds_nothing_else(landed):
-    landed_rows = landed.rows(EP_ROWS, ORDER_COLUMNS, f"job_id <> '{landed.drifted}'")
+    drifted = (landed.drifted, landed.drifted_newest)
+    not_drifted = "job_id not in ('{}', '{}')".format(*drifted)
+    landed_rows = landed.rows(EP_ROWS, ORDER_COLUMNS, not_drifted)
     expected = [
         {"job_id": job_id, "row_number": n, "provider": "elasticpath", **expected_order(row)}
         for job_id in sorted(landed.ep_files)
-        if job_id != landed.drifted
+        if job_id not in drifted
         for n, row in enumerate(landed.ep_files[job_id], 1)
     ]
     assert landed_rows == [{**row, "row": None} for row in expected]
@@ -244,6 +218,24 @@ def test_a_drifted_file_loads_with_what_does_not_fit_kept_in_row_as_written(land
         (81, "SO-00081", True, {"Coupon": "SPRING10"}),
         (None, "SO-00082", False, {"Order Number": "N/A", "Coupon": ""}),
     ]
+
+
+def test_a_drifted_newest_file_adds_its_new_column_and_changes_no_columns_type(landed):
+    """The newest file is sampled: its new column is added (target-postgres alters the
+    table); its unparsable Order Number leaves the column bigint (types are sticky)."""
+    assert landed.runs[3].returncode == 0
+    assert landed.counts[3][EP_ROWS] == landed.counts[2][EP_ROWS] + 2
+    ep_types = landed.column_types(EP_ROWS)
+    assert ep_types == {**landed.ep_types_before, "coupon": "text"}
+    assert ep_types["order_number"] == "bigint"
+    columns = "order_number, sale_order_code, coupon, row"
+    newest = landed.rows(EP_ROWS, columns, f"job_id = '{landed.drifted_newest}'")
+    assert [(r["order_number"], r["sale_order_code"], r["coupon"], r["row"]) for r in newest] == [
+        (84, "SO-00084", "WINTER5", None),
+        (None, "SO-00085", "AUTUMN", {"Order Number": "N/A"}),
+    ]
+    older = landed.rows(EP_ROWS, "coupon", f"job_id <> '{landed.drifted_newest}'")
+    assert older and {r["coupon"] for r in older} == {None}
 
 
 def test_inferred_columns_are_cached_under_the_projects_cache_dir(landed):
