@@ -12,6 +12,7 @@ from singer_sdk import typing as th
 from singer_sdk.contrib.msgspec import MsgSpecWriter
 from singer_sdk.exceptions import ConfigValidationError
 
+from tap_exportjobs.accounts import start_fresh_for_other_accounts
 from tap_exportjobs.auth import ClientCredentialsAuthenticator
 from tap_exportjobs.batch_files import DEFAULT_COMPRESSION_LEVEL, batch_config_problems
 from tap_exportjobs.jobs import JobStream, parse_timestamp
@@ -114,10 +115,12 @@ class TapExportJobs(Tap):
         super().__init__(*args, **kwargs)
 
     def sync_all(self) -> None:
-        """Sync everything; then wait for the jobs that job streams under a parent set
+        """Sync everything (state written for another account dropped first, see
+        `accounts`); then wait for the jobs that job streams under a parent set
         aside (all partitions as one set), move each job stream's bookmark (once, after all
         its partitions) and write the state; then, if a file could not be read, fail naming each
         one (its job is in state as owed, every other file as done) so a scheduler alerts."""
+        start_fresh_for_other_accounts(self.streams.values())
         super().sync_all()
         for stream in self.streams.values():
             if not isinstance(stream, JobStream):

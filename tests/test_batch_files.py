@@ -59,7 +59,7 @@ def batched_rows(result: SyncResult, stream: str) -> list[dict]:
 
 
 def rows_emitted(state: dict, job_id: str) -> int:
-    entry = state["bookmarks"][JOBS]["jobs"].get(job_id) or {}
+    entry = (state["bookmarks"][JOBS].get("jobs") or {}).get(job_id) or {}
     return entry.get("rows_emitted") or 0
 
 

@@ -193,7 +193,8 @@ def test_no_checkpoint_comes_before_the_rows_it_counts(ep, monkeypatch):
         if message["type"] == "RECORD" and message["stream"] == "elasticpath_export_rows":
             written += 1
         elif message["type"] == "STATE":
-            entry = message["value"]["bookmarks"]["elasticpath_export_jobs"]["jobs"].get(job_id)
+            jobs = message["value"]["bookmarks"]["elasticpath_export_jobs"].get("jobs") or {}
+            entry = jobs.get(job_id)
             counted = (entry or {}).get("rows_emitted") or 0
             assert counted <= written
             checkpoints += counted > 0

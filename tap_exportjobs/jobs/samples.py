@@ -43,7 +43,9 @@ class OffersSamples:
                 if record["status"] != SUCCEEDED or not self.has_file(record):  # type: ignore[attr-defined]
                     continue
                 kind = self.sample_kind(record)
-                key = sort_key(record["created_at"])
+                # Ties (an API that shows no creation time: every job is "first seen now")
+                # go to the greatest id, so every discovery picks the same file.
+                key = (sort_key(record["created_at"]), str(record["id"]))
                 if kind not in newest or key > newest[kind][0]:
                     newest[kind] = (key, record["id"], self.context_of(record) or context)  # type: ignore[attr-defined]
         return {kind: (job_id, context) for kind, (_, job_id, context) in newest.items()}
@@ -51,19 +53,6 @@ class OffersSamples:
     def columns_from_api(self) -> dict[str, str]:
         """Columns (name -> typed-row type) the API itself declares for the files, if any."""
         return {}
-
-    def account_identity(self) -> dict:
-        """The provider block's values that are not secret: whose jobs these are."""
-        block = self.config.get(self.provider) or {}  # type: ignore[attr-defined]
-        schema = self._tap.config_jsonschema["properties"].get(self.provider) or {}  # type: ignore[attr-defined]
-        properties = schema.get("properties") or {}
-        return {
-            key: value
-            for key, value in block.items()
-            if isinstance(value, (str, int))
-            and not isinstance(value, bool)
-            and not (properties.get(key) or {}).get("secret")
-        }
 
     def forget_run(self) -> None:
         """A listing for a sample began a run (`RunsOnce`): the sync begins its own."""

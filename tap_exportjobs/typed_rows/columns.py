@@ -1,10 +1,10 @@
 """The typed columns of one rows stream: which file keys become which warehouse columns.
 
-Columns come from three places, strongest first: the user's `typed_rows.<stream>.columns`,
-then what a sample of the stream's latest files showed (`sampling`), merged over time so a
-column's type only ever widens and columns are only ever added. A file key matches a column
-by its exact name, else by its warehouse name, so a declared `saleOrderCode` takes a file's
-`Sale Order Code` caption.
+Columns come from two places, strongest first: the user's `typed_rows.<stream>.columns`,
+then what the API declares or a sample of the stream's latest files showed (`sampling`),
+merged over time: columns are only added and keep the type they were first given. A file
+key matches a column by its exact name, else by its warehouse name, so a declared
+`saleOrderCode` takes a file's `Sale Order Code` caption.
 """
 
 from __future__ import annotations

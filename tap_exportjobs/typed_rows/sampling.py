@@ -22,6 +22,7 @@ import tempfile
 import typing as t
 from pathlib import Path
 
+from tap_exportjobs.accounts import account_fingerprint
 from tap_exportjobs.formats import open_rows
 from tap_exportjobs.typed_rows.columns import MAX_COLUMNS
 from tap_exportjobs.typed_rows.values import infer_type
@@ -158,11 +159,9 @@ def _without_trace(jobs: JobStream, call: t.Callable[[], t.Any]) -> t.Any:
 
 
 def _account_key(jobs: JobStream, rows_stream: str) -> str:
-    """Which account's files were sampled: the API's address and the provider block's
-    non-secret values, hashed (a sample of one account never types another's)."""
-    identity = [rows_stream, jobs.url_base, jobs.account_identity()]
-    digest = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode())
-    return digest.hexdigest()[:16]
+    """Which account's files were sampled (a sample of one account never types another's)."""
+    identity = [rows_stream, account_fingerprint(jobs)]
+    return hashlib.sha256(json.dumps(identity).encode()).hexdigest()[:16]
 
 
 def _load(path: Path) -> dict:

@@ -46,6 +46,8 @@ class M3terAPI:
     auth_failure_statuses: t.ClassVar[tuple[int, ...]] = (401, 403)
     records_jsonpath = "$.data[*]"
     provider = NAME
+    #: Which account the state describes (with the API's address; see `accounts`).
+    account_settings: t.ClassVar[tuple[str, ...]] = ("org_id",)
 
     @property
     def settings(self) -> dict:

@@ -36,6 +36,8 @@ class TalkdeskAPI:
     """Mixed into the Talkdesk job stream (a RESTStream with the shared retry policy)."""
 
     provider = NAME
+    #: Which account the state describes (with the API's address; see `accounts`).
+    account_settings: t.ClassVar[tuple[str, ...]] = ("account",)
 
     @property
     def settings(self) -> dict:

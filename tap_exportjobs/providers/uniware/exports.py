@@ -73,6 +73,8 @@ RUNNING_STATUSES = frozenset(
 class UniwareExportJobsStream(RemembersJobs, JobStream):
     name = "uniware_export_jobs"
     provider = NAME
+    #: Which account the state describes (with the API's address; see `accounts`).
+    account_settings: t.ClassVar[tuple[str, ...]] = ("tenant",)
     path = f"{API}/export/job/status"
     # How long Uniware keeps jobs is not documented: a job unfinished after a week is
     # taken for lost, so it cannot hold the bookmark forever.
