@@ -374,3 +374,32 @@ def test_lookup_table_columns_come_from_the_revisions_fields_before_any_file_exi
         "rate": (["number", "null"], None),
     }
     assert files.log == []  # no file was read for it
+
+
+def test_declared_columns_of_a_json_report_take_json_values_that_fit_and_keep_the_rest(
+    td, tmp_path
+):
+    today = days_ago(0).replace(hour=0, minute=0, second=0, microsecond=0)
+    td.add_rows("calls", 20, today - timedelta(days=2), today)
+    td.add_job("calls", fmt="json", start=today - timedelta(days=2), end=today)
+    declared = {"talk_time": "string", "notes": "integer", "end_at": "date-time", "type": "boolean"}
+    config = talkdesk_config(
+        td,
+        start_date=today.isoformat(),
+        talkdesk={"follow_existing_jobs": True},
+        typed_rows={"talkdesk_report_rows": {"columns": declared}},
+        cache_dir=str(tmp_path / "cache"),
+    )
+
+    rows = run_tap(config).records("talkdesk_report_rows")
+    files = {(r["job_id"], r["row_number"]): r for r in rows}
+    assert len(files) == 20
+    for record in rows:
+        rest = record["row"]
+        # A JSON number is not a string, a note is not an integer, "inbound" is no boolean:
+        # each stays in row as the file has it, the column null; nothing is dropped.
+        assert record["talk_time"] is None and isinstance(rest["talk_time"], int)
+        assert record["notes"] is None and isinstance(rest["notes"], str)
+        assert record["type"] is None and rest["type"] in ("inbound", "outbound")
+        assert record["end_at"].endswith("+00:00") and "end_at" not in rest
+        assert set(rest) == {"call_id", "type", "start_at", "talk_time", "user_email", "notes"}
