@@ -18,6 +18,7 @@ from tap_exportjobs.typed_rows import sampling
 from tests.conftest import days_ago, ep_config, m3ter_config, talkdesk_config
 from tests.fakes.m3ter import usage_rows
 from tests.tap_runner import run_tap
+from tests.test_batch_files import batch_config, batched_rows
 
 ROWS = "elasticpath_export_rows"
 FIELDS = [("region", "STRING"), ("tier", "STRING"), ("rate", "NUMBER")]
@@ -403,3 +404,18 @@ def test_declared_columns_of_a_json_report_take_json_values_that_fit_and_keep_th
         assert record["type"] is None and rest["type"] in ("inbound", "outbound")
         assert record["end_at"].endswith("+00:00") and "end_at" not in rest
         assert set(rest) == {"call_id", "type", "start_at", "talk_time", "user_email", "notes"}
+
+
+def test_typed_rows_in_batch_files_are_the_records_the_record_path_writes(ep, tmp_path):
+    ep.add_job(created_at=days_ago(2), csv_bytes=ORDERS)
+    config = _config(ep, tmp_path, {"infer": True, "columns": {"Total": "number"}})
+    by_record = run_tap(config).records(ROWS)
+    by_batch = run_tap({**config, **batch_config(tmp_path / "batches")})
+
+    def comparable(records):
+        return [{k: v for k, v in r.items() if k != "observed_at"} for r in records]
+
+    batched = batched_rows(by_batch, ROWS)
+    assert comparable(batched) == comparable(by_record)
+    assert by_batch.records(ROWS) == []
+    assert batched[0]["order_number"] == 1 and batched[0]["row"] is None
