@@ -19,6 +19,7 @@ from tests.conftest import days_ago, ep_config, m3ter_config, talkdesk_config
 from tests.fakes.m3ter import usage_rows
 from tests.tap_runner import run_tap
 from tests.test_batch_files import batch_config, batched_rows
+from tests.test_typed_values import TRICKY_TEXTS
 
 ROWS = "elasticpath_export_rows"
 FIELDS = [("region", "STRING"), ("tier", "STRING"), ("rate", "NUMBER")]
@@ -178,27 +179,8 @@ def test_inferred_columns_of_one_account_never_type_another(ep, tmp_path):
     assert _columns(_schema(other)) == {}
 
 
-TRICKY = [
-    "",
-    "NA",
-    "N/A",
-    "null",
-    "007",
-    "0012.5",
-    " 5",
-    "5 ",
-    "+5",
-    "1,000",
-    "1_000",
-    "١٢٣",
-    "NaN",
-    "Infinity",
-    "TRUE ",
-    "2024-02-30",
-    "12345678901234567890.123456789",
-    "-0",
-    "1e3",
-]
+#: The value rules' tricky texts, and a few that do fit some type.
+TRICKY = [*TRICKY_TEXTS, "2024-02-30", "12345678901234567890.123456789", "-0", "1e3"]
 
 
 @pytest.mark.parametrize("kind", ["integer", "number", "boolean", "date", "date-time", "string"])
