@@ -1,7 +1,7 @@
 """Report rows through the tap against the plain work of the same rows, in the same run.
 
     .venv/bin/python -m benchmarks.bench_file_rows [--rows 1000000] [--cases csv-7,csv.gz-30]
-        [--repeat 1] [--batch] [--cache-dir DIR] [--tap-ref REV]
+        [--repeat 1] [--batch] [--typed] [--cache-dir DIR] [--tap-ref REV]
     .venv/bin/python -m benchmarks.bench_file_rows --big     # a >= 1 GiB CSV, and 10x fewer rows
     .venv/bin/python -m benchmarks.bench_file_rows --e2e     # meltano run into target-postgres
 
@@ -33,6 +33,17 @@ Printed per case, one JSON line as it finishes, then a table:
 With `--batch`, each case also runs the tap with `batch_config` (jsonl, gzip, under a temp
 root; its rows counted in the files afterwards, untimed): `batch run/s`, and `batch/tap run`
 against the RECORD path's run (the issue's goal: >= 1).
+With `--typed`, each case also runs the tap with `typed_rows: {"*": {"infer": true}}` and a
+`cache_dir` in the case's temp dir: its `--discover` infers the columns from the served file
+(a Range read of its first MiB), so each file column is a top-level property of the catalog
+and of each record, converted (integers, Decimals, booleans, date-times), and `row` keeps
+only what did not fit (row_typed.py). `typed rows/s` is its row-phase rate, `typed ratio`
+that over the baseline's (the baseline stays plain rows, the issue's yardstick; its goal:
+>= 0.5), `RSS typed` its peak, `cols/in row` its first record's typed columns / keys left in
+`row`. The run must emit every row; a case whose first record has no non-null typed column,
+or as many keys left in `row` as the file has columns, is marked NOT TYPED, one whose rows
+took the SDK's per-record path rather than the tap's own (its log says which) SDK PATH, and
+the benchmark then exits 1 after the table.
 With `--repeat N` each case runs N times, tap and baseline in turn; rates are medians, RSS
 the largest. `--tap-ref REV` runs the tap_exportjobs of a git revision (exported with
 `git archive`) instead of the working tree's: before and after a change, on one machine.
@@ -67,6 +78,8 @@ from pathlib import Path
 from benchmarks.row_files import DEFAULT_CACHE, WIDTHS, big_csv_rows, prepare
 from benchmarks.row_providers import ServedJob, batch_config, rows_in_batch_files, serving
 from benchmarks.row_runs import ROOT, Run, first_records, run_drained
+from benchmarks.row_table import table
+from benchmarks.row_typed import rode_fast_path, typed_command, typed_run, typed_shape
 
 KINDS = ("csv", "csv.gz", "ndjson", "ndjson.gz", "json", "json.gz")
 CASES = tuple(f"{kind}-{width}" for width in WIDTHS for kind in KINDS)
@@ -74,10 +87,17 @@ BIG_BYTES = 1 << 30
 
 
 def run_case(
-    case: str, rows: int, cache: Path, repeat: int, source: Path = ROOT, batch: bool = False
+    case: str,
+    rows: int,
+    cache: Path,
+    repeat: int,
+    source: Path = ROOT,
+    batch: bool = False,
+    typed: bool = False,
 ) -> dict:
     """The tap (its code from `source`) and the baseline on one file, `repeat` times each,
-    and with `batch` the tap writing batch files too; the figures as a dict."""
+    with `batch` the tap writing batch files too, with `typed` the tap with typed rows; the
+    figures as a dict."""
     kind, width = case.rsplit("-", 1)
     say(f"{case}: preparing {rows} rows")
     path = prepare(cache, rows, int(width), [kind])[kind]
@@ -85,9 +105,12 @@ def run_case(
     taps: list[Run] = []
     baselines: list[Run] = []
     batches: list[Run] = []
+    typed_runs: list[Run] = []
+    typed_fast = True
     with serving(path, file_format) as job, tempfile.TemporaryDirectory() as work:
         workdir = Path(work)
         tap = job.tap_command(workdir, source)
+        typed_tap = typed_command(job, workdir, source) if typed else []
         baseline = [
             sys.executable,
             "-m",
@@ -106,6 +129,9 @@ def run_case(
             )
             if batch:
                 batches.append(_batch_run(job, workdir, source, rows))
+            if typed:
+                typed_runs.append(_checked(typed_run(typed_tap, job, workdir, source), rows))
+                typed_fast = typed_fast and rode_fast_path(workdir)
         first = first_records(taps[0].head, job.rows_stream)
         same = bool(first) and first == first_records(baselines[0].head, job.rows_stream)
     tap_figures, base_figures = _figures(taps), _figures(baselines)
@@ -114,6 +140,15 @@ def run_case(
         batch_figures = {"batch": _figures(batches)}
         batch_figures["ratio_batch_to_record_run"] = _ratio(
             batch_figures["batch"], tap_figures, "run_rows_per_s"
+        )
+    typed_figures = {}
+    if typed_runs:
+        typed_figures = {
+            "typed": _figures(typed_runs),
+            "typed_first_record": typed_shape(typed_runs[0].head, job, int(width), typed_fast),
+        }
+        typed_figures["ratio_typed_row_phase"] = _ratio(
+            typed_figures["typed"], base_figures, "row_phase_rows_per_s"
         )
     return {
         "case": case,
@@ -125,6 +160,7 @@ def run_case(
         "ratio_run": _ratio(tap_figures, base_figures, "run_rows_per_s"),
         "same_messages": same,
         **batch_figures,
+        **typed_figures,
         "repeat": repeat,
     }
 
@@ -167,49 +203,6 @@ def _ratio(tap: dict, baseline: dict, key: str) -> float:
     return round(tap[key] / baseline[key], 3) if baseline[key] else 0.0
 
 
-def table(results: list[dict]) -> str:
-    heads = ("case", "rows", "MiB", "rows/s tap", "rows/s base", "ratio", "run/s tap")
-    heads += ("run/s base", "run ratio", "RSS tap", "RSS base", "same")
-    if any("batch" in r for r in results):
-        heads += ("batch run/s", "batch/tap run", "RSS batch")
-    lines = [heads]
-    for r in results:
-        tap, base = r["tap"], r["baseline"]
-        lines.append(
-            (
-                r["case"],
-                f"{r['rows']:,}",
-                f"{r['file_mib']:.0f}",
-                f"{tap['row_phase_rows_per_s']:,}",
-                f"{base['row_phase_rows_per_s']:,}",
-                f"{r['ratio_row_phase']:.2f}",
-                f"{tap['run_rows_per_s']:,}",
-                f"{base['run_rows_per_s']:,}",
-                f"{r['ratio_run']:.2f}",
-                f"{tap['peak_rss_mib']:.0f}",
-                f"{base['peak_rss_mib']:.0f}",
-                "yes" if r["same_messages"] else "NO",
-                *(
-                    (
-                        f"{r['batch']['run_rows_per_s']:,}",
-                        f"{r['ratio_batch_to_record_run']:.2f}",
-                        f"{r['batch']['peak_rss_mib']:.0f}",
-                    )
-                    if "batch" in r
-                    else ()
-                ),
-            )
-        )
-    widths = [max(len(line[i]) for line in lines) for i in range(len(heads))]
-    return "\n".join(
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(line, widths, strict=True))
-        )
-        for line in lines
-    )
-
-
 @contextlib.contextmanager
 def tap_source(ref: str | None):
     """Where the tap's code is imported from: the working tree, or `ref` exported from git
@@ -249,6 +242,9 @@ def main() -> None:
         "--batch", action="store_true", help="also run the tap with batch_config, per case"
     )
     parser.add_argument(
+        "--typed", action="store_true", help="also run the tap with typed_rows inferred, per case"
+    )
+    parser.add_argument(
         "--tap-ref", help="run the tap_exportjobs of this git revision instead of the tree's"
     )
     mode = parser.add_mutually_exclusive_group()
@@ -269,18 +265,28 @@ def main() -> None:
     results = []
     with tap_source(args.tap_ref) as source:
         for case, rows in runs:
-            result = run_case(case, rows, args.cache_dir, args.repeat, source, args.batch)
+            result = run_case(
+                case, rows, args.cache_dir, args.repeat, source, args.batch, args.typed
+            )
             result["tap_code"] = args.tap_ref or "working tree"
             print(json.dumps(result), flush=True)
             results.append(result)
     print()
     print(table(results))
+    untyped = [r["case"] for r in results if "typed" in r and not r["typed_first_record"]["typed"]]
+    if untyped:
+        print(f"\ntyped runs whose first record has no typed columns: {', '.join(untyped)}")
+    slow = [r["case"] for r in results if "typed" in r and not r["typed_first_record"]["fast_path"]]
+    if slow:
+        print(f"\ntyped runs on the SDK's per-record path, not the tap's own: {', '.join(slow)}")
     if args.big:
         large, small = (r["tap"]["peak_rss_mib"] for r in results)
         print(
             f"\ntap peak RSS: {large:.0f} MiB on {results[0]['file_mib']:.0f} MiB, "
             f"{small:.0f} MiB at 10x fewer rows ({(large / small - 1) * 100:+.0f} %)"
         )
+    if untyped or slow:
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -43,10 +43,12 @@ class ServedJob:
     ) -> list[str]:
         """`python -m tap_exportjobs.tap` (run from `source`, whose tap_exportjobs it
         imports) with this config plus `extra` and a catalog selecting only the rows stream
-        (the job stream still runs, unselected, to hand it the job)."""
-        config = workdir / f"config-{len(list(workdir.glob('config-*')))}.json"
+        (the job stream still runs, unselected, to hand it the job). Each command has its own
+        config and catalog (one discovered with `typed_rows` has more columns)."""
+        number = len(list(workdir.glob("config-*")))
+        config = workdir / f"config-{number}.json"
         config.write_text(json.dumps({**self.config, **(extra or {})}))
-        catalog = workdir / "catalog.json"
+        catalog = workdir / f"catalog-{number}.json"
         catalog.write_text(json.dumps(select_only(discover(config, source), self.rows_stream)))
         return [
             sys.executable,
