@@ -227,7 +227,7 @@ class ReportRowsStream(CheckpointMixin, Stream):
             rows_key=spooled.rows_key,
         ) as decoded:
             row_number = 0
-            shaper = self._shaper(decoded, label)
+            shaper = self._shaper(decoded, label, partition, job_id)
             try:
                 row_number = _skip(decoded, progress.already)
                 mark = _next_mark(row_number, commit_every)
@@ -243,17 +243,8 @@ class ReportRowsStream(CheckpointMixin, Stream):
                             "source_file": decoded.source_file,
                         }
                     else:
-                        columns, rest = shaper.shape(row, row_number)
-                        record = {
-                            **partition,
-                            "provider": provider,
-                            "job_id": job_id,
-                            "row_number": row_number,
-                            **columns,
-                            "row": rest,
-                            "file_format": decoded.file_format,
-                            "source_file": decoded.source_file,
-                        }
+                        record = shaper.record(row, row_number)
+                        record["source_file"] = decoded.source_file  # a zip's member changes
                     if sink is None:
                         yield record  # back here once the SDK has written it
                     else:
@@ -285,11 +276,21 @@ class ReportRowsStream(CheckpointMixin, Stream):
             sink.commit()
         progress.read = progress.added = row_number
 
-    def _shaper(self, decoded: DecodedFile, label: str) -> RowShaper | None:
+    def _shaper(
+        self, decoded: DecodedFile, label: str, partition: dict, job_id: str
+    ) -> RowShaper | None:
         if self.typed is None:
             return None
+        envelope = {
+            **partition,
+            "provider": self.job_stream.provider,
+            "job_id": job_id,
+            "file_format": decoded.file_format,
+            "source_file": decoded.source_file,
+        }
         return RowShaper(
             self.typed,
+            envelope,
             label=label,
             logger=self.logger,
             text_values=decoded.file_format == "csv",

@@ -10,15 +10,13 @@ stays in `row` as written, under the file's name for it, and the column is null.
 from __future__ import annotations
 
 import logging
-import operator
 import typing as t
 from collections import Counter
 
+from tap_exportjobs.typed_rows.positions import PositionalPlan, Step
 from tap_exportjobs.typed_rows.values import MISMATCH, converter
 
 if t.TYPE_CHECKING:
-    from collections.abc import Callable
-
     from tap_exportjobs.typed_rows.columns import Column, TypedColumns
 
 #: At most this many drifting names are listed in one log line.
@@ -30,11 +28,13 @@ def _as_is_if_text(value: t.Any) -> t.Any:
 
 
 class RowShaper:
-    """Shapes the rows of one file. `text_values`: every value is a string (CSV)."""
+    """Makes the records of one file's rows: `envelope` (the record's own fields but
+    `row_number` and `row`) with the columns. `text_values`: every value is a string (CSV)."""
 
     def __init__(
         self,
         columns: TypedColumns,
+        envelope: dict,
         *,
         label: str,
         logger: logging.Logger,
@@ -45,9 +45,18 @@ class RowShaper:
         self._label = label
         self._logger = logger
         self._text_values = text_values
-        self._empty = {column.name: None for column in columns.columns}
-        #: file key -> (column name, converter or None for "as is"), or None: stays in `row`
-        self._plan: dict[str, tuple[str, Callable[[t.Any], t.Any] | None] | None] = {}
+        # The schema's order: envelope, columns (all null until filled), `row` last but two.
+        fields = dict(envelope)
+        after = {k: fields.pop(k) for k in ("file_format", "source_file") if k in fields}
+        self._template = {
+            **fields,
+            "row_number": None,
+            **{column.name: None for column in columns.columns},
+            "row": None,
+            **after,
+        }
+        #: file key -> where its value goes, or None: it stays in `row`
+        self._plan: dict[str, Step | None] = {}
         self._claimed: dict[str, str] = {}
         self._unparsed: Counter[str] = Counter()
         self._first_unparsed: dict[str, int] = {}
@@ -56,89 +65,22 @@ class RowShaper:
         #: Columns were inferred, so a key without one is drift worth a warning (with only
         #: declared columns, the other keys are meant to stay in `row`).
         self._extra_level = logging.WARNING if every_key_expected else logging.DEBUG
-        #: For CSV, after the first row: the plan by position (see `_fix_positions`).
-        self._width = -1
+        #: For CSV, after the first row: the plan by position.
+        self._positions: PositionalPlan | None = None
 
-    def shape(self, row: t.Any, row_number: int) -> tuple[dict, t.Any]:
-        """The row's column values, and what stays in `row` (None if nothing)."""
-        if self._width >= 0 and len(row) == self._width:  # CSV: the header's keys, in order
-            return self._shape_by_position(tuple(row.values()), row_number)
-        typed, rest = self._shape_by_key(row, row_number)
-        if self._text_values and self._width < 0 and isinstance(row, dict):
-            self._fix_positions(list(row))
-        return typed, rest
-
-    def _fix_positions(self, keys: list[str]) -> None:
-        """A CSV reader gives every row the header's keys in the header's order, so after
-        the first row each value's fate is known by its position: strings are copied in one
-        C-level step, only typed values are converted one by one."""
-        plan = self._plan
-        strings = [(i, plan[key][0]) for i, key in enumerate(keys) if _copied(plan[key])]
-        self._string_names = [name for _, name in strings]
-        self._string_values = _getter([i for i, _ in strings])
-        self._converted = [
-            (i, step[0], step[1], key)
-            for i, key in enumerate(keys)
-            if (step := plan[key]) is not None and step[1] is not None
-        ]
-        self._rest_keys = [(i, key) for i, key in enumerate(keys) if plan[key] is None]
-        found = {step[0] for step in plan.values() if step is not None}
-        self._absent = {name: None for name in self._empty if name not in found}
-        self._width = len(keys)
-
-    def _shape_by_position(self, values: tuple, row_number: int) -> tuple[dict, t.Any]:
-        typed = dict(zip(self._string_names, self._string_values(values), strict=True))
-        if self._absent:
-            typed.update(self._absent)
-        rest = None
-        for index, name, convert, key in self._converted:
-            value = values[index]
-            converted = convert(value)
-            if converted is MISMATCH:
-                if rest is None:
-                    rest = {}
-                rest[key] = value
-                typed[name] = None
-                self._unparsed_value(key, row_number)
-            else:
-                typed[name] = converted
-        for index, key in self._rest_keys:
-            if rest is None:
-                rest = {}
-            rest[key] = values[index]
-        return typed, rest
-
-    def _shape_by_key(self, row: t.Any, row_number: int) -> tuple[dict, t.Any]:
-        typed = self._empty.copy()
-        if not isinstance(row, dict):
-            return typed, row  # a file of bare values: nothing to put in columns
-        if not self._checked_missing:
-            self._check_missing(row)
-        plan = self._plan
-        rest = None
-        for key, value in row.items():
-            try:
-                step = plan[key]
-            except KeyError:
-                step = plan[key] = self._plan_key(key, row_number)
-            if step is None:
-                if rest is None:
-                    rest = {}
-                rest[key] = value
-                continue
-            name, convert = step
-            if convert is None:
-                typed[name] = value
-                continue
-            converted = convert(value)
-            if converted is MISMATCH:
-                if rest is None:
-                    rest = {}
-                rest[key] = value
-                self._unparsed_value(key, row_number)
-            else:
-                typed[name] = converted
-        return typed, rest
+    def record(self, row: t.Any, row_number: int) -> dict:
+        """The record of one row."""
+        record = self._template.copy()
+        record["row_number"] = row_number
+        positions = self._positions
+        if positions is not None and len(row) == positions.width:
+            # A CSV row: the header's keys, in its order.
+            record["row"] = positions.fill(record, row, row_number, self._unfit)
+            return record
+        record["row"] = self._fill_by_key(record, row, row_number)
+        if self._text_values and positions is None and isinstance(row, dict):
+            self._positions = PositionalPlan(list(row), self._plan)
+        return record
 
     def finish(self) -> None:
         """Log how many values of each column did not parse in this file."""
@@ -154,7 +96,34 @@ class RowShaper:
                 self._first_unparsed[key],
             )
 
-    def _plan_key(self, key: str, row_number: int) -> tuple[str, t.Any] | None:
+    def _fill_by_key(self, record: dict, row: t.Any, row_number: int) -> t.Any:
+        if not isinstance(row, dict):
+            return row  # a file of bare values: nothing to put in columns
+        if not self._checked_missing:
+            self._check_missing(row)
+        plan = self._plan
+        rest = None
+        for key, value in row.items():
+            try:
+                step = plan[key]
+            except KeyError:
+                step = plan[key] = self._plan_key(key, row_number)
+            if step is None:
+                if rest is None:
+                    rest = {}
+                rest[key] = value
+                continue
+            converted = value if step.convert is None else step.convert(value)
+            if converted is MISMATCH:
+                if rest is None:
+                    rest = {}
+                rest[key] = value
+                self._unfit(key, value, row_number)
+            else:
+                record[step.name] = converted
+        return rest
+
+    def _plan_key(self, key: str, row_number: int) -> Step | None:
         column = self._columns.find(key)
         if column is None or column.name in self._claimed:
             self._extra.append(key)
@@ -175,7 +144,7 @@ class RowShaper:
                 )
             return None
         self._claimed[column.name] = key
-        return column.name, self._converter(column)
+        return Step(column.name, self._converter(column), column.type)
 
     def _converter(self, column: Column) -> t.Callable[[t.Any], t.Any] | None:
         if column.type == "string":
@@ -195,22 +164,7 @@ class RowShaper:
                 ", ".join(repr(name) for name in missing[:NAMES_LOGGED]),
             )
 
-    def _unparsed_value(self, key: str, row_number: int) -> None:
+    def _unfit(self, key: str, value: t.Any, row_number: int) -> None:
         if key not in self._unparsed:
             self._first_unparsed[key] = row_number
         self._unparsed[key] += 1
-
-
-def _copied(step: tuple[str, t.Any] | None) -> bool:
-    """A value copied as is into its column (a CSV string column)."""
-    return step is not None and step[1] is None
-
-
-def _getter(indexes: list[int]) -> t.Callable[[tuple], tuple]:
-    """The values at `indexes`, as a tuple (itemgetter alone gives a bare value for one)."""
-    if len(indexes) >= 2:
-        return operator.itemgetter(*indexes)
-    if indexes:
-        only = indexes[0]
-        return lambda values: (values[only],)
-    return lambda values: ()

@@ -143,13 +143,15 @@ def _to_date_time(value: t.Any) -> t.Any:
     if type(value) is not str:
         return None if value is None else MISMATCH
     # msgspec checks an RFC 3339 text in C (calendar and clock included), several times
-    # faster than the regex; a text already spelled as we write it is kept as it is.
-    if 19 <= len(value) <= 35 and value[10:11] == "T" and _canonical_tail(value[19:]):
-        try:
-            msgspec.convert(value, datetime.datetime)
-        except msgspec.ValidationError:
-            return MISMATCH
-        return value
+    # faster than the regex; a text spelled as we write it (or with Z for +00:00) is kept.
+    if 19 <= len(value) <= 35 and value[10:11] == "T":
+        zulu = value[-1] == "Z"
+        if _canonical_tail(value[19:-1] if zulu else value[19:]):
+            try:
+                msgspec.convert(value, datetime.datetime)
+            except msgspec.ValidationError:
+                return MISMATCH
+            return f"{value[:-1]}+00:00" if zulu else value
     return _to_date_time_by_regex(value)
 
 
