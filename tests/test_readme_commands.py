@@ -55,7 +55,7 @@ def _subcommand(args: list[str]) -> str:
 def project(tmp_path):
     """A copy of the project for Meltano to change, with the installed plugins linked."""
     plugins = ROOT / ".meltano"
-    if not (plugins / "extractors" / "tap-exportjobs" / "venv").exists():
+    if not (plugins / "extractors" / "tap-exportjobs-base" / "venv").exists():
         pytest.fail("the Meltano plugins are not installed: run `bash .ci/run` first")
     shutil.copy(ROOT / "meltano.yml", tmp_path / "meltano.yml")
     (tmp_path / ".meltano").mkdir()
