@@ -9,6 +9,7 @@ import io
 import logging
 from datetime import timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 
@@ -401,3 +402,33 @@ def test_typed_rows_in_batch_files_are_the_records_the_record_path_writes(ep, tm
     assert comparable(batched) == comparable(by_record)
     assert by_batch.records(ROWS) == []
     assert batched[0]["order_number"] == 1 and batched[0]["row"] is None
+
+
+def test_many_number_columns_convert_together_and_a_row_with_one_bad_cell_keeps_the_rest(
+    ep, tmp_path
+):
+    hostile = "x']; import os; os.system('touch pwned') #"
+    header = ["A", "B", "C", "D", "E", hostile]
+    rows = [["1", "2.5", "3", "4", "5.25", "ok"] for _ in range(5)]
+    rows[2][3] = "N/A"
+    rows[3][1] = " 7"  # JSON would take the space; the rules do not
+    ep.add_job(created_at=days_ago(2), csv_bytes=_csv(header, rows))
+    config = _config(ep, tmp_path, {"columns": {name: "number" for name in "ABCDE"}})
+
+    records = run_tap(config, exact_numbers=True).records(ROWS)
+
+    assert [(r["a"], r["b"], r["d"], r["e"]) for r in records] == [
+        (1, Decimal("2.5"), 4, Decimal("5.25")),
+        (1, Decimal("2.5"), 4, Decimal("5.25")),
+        (1, Decimal("2.5"), None, Decimal("5.25")),
+        (1, None, 4, Decimal("5.25")),
+        (1, Decimal("2.5"), 4, Decimal("5.25")),
+    ]
+    assert [r["row"] for r in records] == [
+        {hostile: "ok"},
+        {hostile: "ok"},
+        {"D": "N/A", hostile: "ok"},
+        {"B": " 7", hostile: "ok"},
+        {hostile: "ok"},
+    ]
+    assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()

@@ -70,16 +70,14 @@ class RowShaper:
 
     def record(self, row: t.Any, row_number: int) -> dict:
         """The record of one row."""
-        record = self._template.copy()
-        record["row_number"] = row_number
         positions = self._positions
         if positions is not None and len(row) == positions.width:
-            # A CSV row: the header's keys, in its order.
-            record["row"] = positions.fill(record, row, row_number, self._unfit)
-            return record
+            return positions.record(row, row_number)  # a CSV row: the header's keys
+        record = self._template.copy()
+        record["row_number"] = row_number
         record["row"] = self._fill_by_key(record, row, row_number)
         if self._text_values and positions is None and isinstance(row, dict):
-            self._positions = PositionalPlan(list(row), self._plan)
+            self._positions = PositionalPlan(list(row), self._plan, self._template, self._unfit)
         return record
 
     def finish(self) -> None:
