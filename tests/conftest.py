@@ -124,3 +124,13 @@ def uniware_config(uw: FakeUniware, **overrides) -> dict:
         ],
     }
     return _config("uniware", defaults, overrides)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cache_dir_of_the_test_session(tmp_path_factory):
+    """What taps keep beside state (default `cache_dir`) goes to this session's own
+    directory, never the user's ~/.cache; subprocess taps inherit it."""
+    patch = pytest.MonkeyPatch()
+    patch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg-cache")))
+    yield
+    patch.undo()

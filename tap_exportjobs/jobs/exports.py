@@ -12,11 +12,16 @@ from __future__ import annotations
 import hashlib
 import typing as t
 from dataclasses import dataclass
+from functools import cached_property
 
+from tap_exportjobs.accounts import account_fingerprint
 from tap_exportjobs.jobs.creating import CreatesOnce
+from tap_exportjobs.jobs.journal import CreatesJournal, window_key
 from tap_exportjobs.jobs.pipeline import ExportRun
+from tap_exportjobs.jobs.record import CANCELED, DELETED, EXPIRED, FAILED
 from tap_exportjobs.jobs.timestamps import iso
 from tap_exportjobs.jobs.windows import ExportWindow
+from tap_exportjobs.local_cache import cache_dir
 
 if t.TYPE_CHECKING:
     from collections.abc import Iterator
@@ -25,6 +30,9 @@ if t.TYPE_CHECKING:
     from singer_sdk.helpers.types import Context
 
     from tap_exportjobs.jobs.ledger import Ledger
+
+#: A job in one of these states gives its window no rows: the window needs a new job.
+ENDED_WITHOUT_ROWS = frozenset({FAILED, CANCELED, DELETED, EXPIRED})
 
 __all__ = ["CreatesExports", "ExportSpec", "ExportWindow", "fingerprint"]
 
@@ -126,6 +134,14 @@ class CreatesExports(CreatesOnce):
             export_state.pop("uncertain")
             uncertain = None
         mine = uncertain if uncertain and uncertain.get("start") == iso(window.start) else None
+        key = window_key(spec, window)
+        earlier = self.creates_journal.recall(key)
+        # Listed and landed or not, a remembered job no window holds is this window's.
+        held = self.jobs_out_for_windows(self.ledger(context))  # type: ignore[attr-defined]
+        if not mine and earlier and earlier["id"] not in held:
+            record = self._adopt_from_journal(earlier["id"], what, context)
+            if record is not None:
+                return record
         result = self.create_once(
             what,
             lambda: self.create_export_job(spec, window, context),
@@ -145,7 +161,30 @@ class CreatesExports(CreatesOnce):
             self.checkpoint()
             return None
         record = self.to_record(result.found or result.answer, context)
+        self.creates_journal.remember(key, record["id"], record.get("created_at"))
         self.logger.info(
             "%s: %s job %s", what, "adopted" if result.found else "created", record["id"]
+        )
+        return record
+
+    @cached_property
+    def creates_journal(self) -> CreatesJournal:
+        name = f"{self.name}-{account_fingerprint(self)}.json"
+        return CreatesJournal(cache_dir(self.config) / "created_jobs" / name)
+
+    def _adopt_from_journal(self, job_id: str, what: str, context: Context | None) -> dict | None:
+        """The job an earlier run created for this window, if the API still has it and it
+        did not end without a file; None: create one."""
+        raw = self.fetch_job(job_id, context)
+        if not raw:
+            return None
+        record = self.to_record(raw, context)
+        if record["status"] in ENDED_WITHOUT_ROWS:
+            return None
+        self.logger.warning(
+            "%s: job %s was created by an earlier run whose state was not saved (stopped "
+            "before its loader passed the state on); adopted instead of creating another",
+            what,
+            job_id,
         )
         return record

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import typing as t
 
+from tap_exportjobs.local_cache import cache_dir
 from tap_exportjobs.typed_rows.columns import TypedColumns
 from tap_exportjobs.typed_rows.sampling import inferred_columns
-from tap_exportjobs.typed_rows.settings import cache_dir, stream_typing
+from tap_exportjobs.typed_rows.settings import stream_typing
 from tap_exportjobs.typed_rows.shaping import RowShaper
 
 if t.TYPE_CHECKING:

@@ -17,13 +17,13 @@ import copy
 import hashlib
 import json
 import logging
-import os
 import tempfile
 import typing as t
 from pathlib import Path
 
 from tap_exportjobs.accounts import account_fingerprint
 from tap_exportjobs.formats import open_rows
+from tap_exportjobs.local_cache import read_json, write_json
 from tap_exportjobs.typed_rows.columns import MAX_COLUMNS
 from tap_exportjobs.typed_rows.values import infer_type
 
@@ -166,10 +166,7 @@ def _account_key(jobs: JobStream, rows_stream: str) -> str:
 
 def _load(path: Path) -> dict:
     empty: dict = {"version": CACHE_VERSION, "sampled": {}, "columns": {}}
-    try:
-        loaded = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return empty
+    loaded = read_json(path)
     if not isinstance(loaded, dict) or loaded.get("version") != CACHE_VERSION:
         return empty
     return {**empty, **loaded}
@@ -177,11 +174,4 @@ def _load(path: Path) -> dict:
 
 def _save(path: Path, cached: dict) -> None:
     """Written whole or not at all: concurrent discoveries each replace the file."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-        with os.fdopen(fd, "w") as out:
-            json.dump(cached, out, indent=1)
-        os.replace(tmp, path)
-    except OSError as error:
-        logger.warning("could not cache inferred columns in %s (%s)", path, error)
+    write_json(path, cached)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import difflib
-import os
 import typing as t
-from pathlib import Path
 
 from singer_sdk import typing as th
 
@@ -54,14 +52,6 @@ def stream_typing(config: t.Mapping, stream_name: str) -> dict | None:
     entry = typed.get(stream_name, typed.get(EVERY_STREAM))
     wanted = isinstance(entry, dict) and (entry.get("infer") or entry.get("columns"))
     return entry if wanted else None
-
-
-def cache_dir(config: t.Mapping) -> Path:
-    configured = config.get("cache_dir")
-    if configured:
-        return Path(configured).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "tap-exportjobs"
 
 
 def typed_rows_problems(config: t.Mapping, rows_streams: t.Iterable[str]) -> list[str]:
