@@ -40,8 +40,9 @@ TYPED_ROWS_SETTINGS = th.PropertiesList(
     th.Property(
         "cache_dir",
         th.StringType,
-        description="Where the tap keeps what discovery learned (inferred report columns), "
-        "default $XDG_CACHE_HOME/tap-exportjobs (~/.cache/tap-exportjobs)",
+        description="Where the tap keeps, beside state, the report columns discovery inferred "
+        "and the jobs it created for export windows (adopted by a run whose predecessor's "
+        "state was lost), default $XDG_CACHE_HOME/tap-exportjobs (~/.cache/tap-exportjobs)",
     ),
 )
 
