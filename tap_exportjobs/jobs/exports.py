@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import typing as t
 from dataclasses import dataclass
-from functools import cached_property
 
 from tap_exportjobs.accounts import account_fingerprint
 from tap_exportjobs.jobs.creating import CreatesOnce
@@ -135,7 +134,8 @@ class CreatesExports(CreatesOnce):
             uncertain = None
         mine = uncertain if uncertain and uncertain.get("start") == iso(window.start) else None
         key = window_key(spec, window)
-        earlier = self.creates_journal.recall(key)
+        journal = self.creates_journal(spec)
+        earlier = journal.recall(key)
         # Listed and landed or not, a remembered job no window holds is this window's.
         held = self.jobs_out_for_windows(self.ledger(context))  # type: ignore[attr-defined]
         if not mine and earlier and earlier["id"] not in held:
@@ -161,15 +161,17 @@ class CreatesExports(CreatesOnce):
             self.checkpoint()
             return None
         record = self.to_record(result.found or result.answer, context)
-        self.creates_journal.remember(key, record["id"], record.get("created_at"))
+        journal.remember(key, record["id"], record.get("created_at"))
         self.logger.info(
             "%s: %s job %s", what, "adopted" if result.found else "created", record["id"]
         )
         return record
 
-    @cached_property
-    def creates_journal(self) -> CreatesJournal:
-        name = f"{self.name}-{account_fingerprint(self)}.json"
+    def creates_journal(self, spec: ExportSpec) -> CreatesJournal:
+        """One file per stream, account and export: partitions that split one account's
+        exports (e.g. a report type each) never write the same file."""
+        export = hashlib.sha256(spec.key.encode()).hexdigest()[:8]
+        name = f"{self.name}-{account_fingerprint(self)}-{export}.json"
         return CreatesJournal(cache_dir(self.config) / "created_jobs" / name)
 
     def _adopt_from_journal(self, job_id: str, what: str, context: Context | None) -> dict | None:
