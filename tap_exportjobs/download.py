@@ -24,10 +24,18 @@ import requests
 import urllib3
 
 from tap_exportjobs import http
+from tap_exportjobs.download_answers import (
+    CredentialFreeSession,
+    body_snippet,
+    declared_format,
+    expected_total,
+    range_start,
+    safe_error,
+)
 from tap_exportjobs.download_progress import DownloadProgress
 from tap_exportjobs.links import describe_url
 from tap_exportjobs.redaction import redact_url as redact_url
-from tap_exportjobs.redaction import scrub, scrub_library_logs
+from tap_exportjobs.redaction import scrub_library_logs
 
 if t.TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -39,8 +47,6 @@ MAX_REDIRECTS = 5
 #: A link this close to its expiry is refreshed before use rather than risked (small: some
 #: APIs hand out links that live well under a minute).
 EXPIRY_MARGIN = timedelta(seconds=5)
-#: Content types that say nothing about the rows inside (storage hosts' defaults): sniff.
-GENERIC_CONTENT_TYPES = frozenset({"application/octet-stream", "binary/octet-stream", "text/plain"})
 #: Reading the body straight from urllib3 (to keep gzip bytes as sent) surfaces its errors.
 TRANSIENT_DOWNLOAD_ERRORS = (
     *http.TRANSIENT_ERRORS,
@@ -93,22 +99,6 @@ class SpooledFile:
     rows_key: str | None = None
 
 
-class CredentialFreeSession(requests.Session):
-    """A session that can never attach credentials on its own (no netrc, no auth)."""
-
-    def prepare_request(self, request: requests.Request) -> requests.PreparedRequest:
-        request.auth = None
-        prepared = super().prepare_request(request)
-        if "Authorization" in prepared.headers and not getattr(request, "allow_auth", False):
-            del prepared.headers["Authorization"]
-        return prepared
-
-    def rebuild_auth(
-        self, prepared_request: requests.PreparedRequest, response: requests.Response
-    ) -> None:
-        prepared_request.headers.pop("Authorization", None)
-
-
 class _LinkRefused(Exception):
     """The storage host refused the link (expired or revoked): ask the API for a new one."""
 
@@ -151,7 +141,7 @@ class Downloader:
             yield SpooledFile(
                 path=path,
                 size=size,
-                file_format=link.file_format or _declared(content_type),
+                file_format=link.file_format or declared_format(content_type),
                 rows_key=link.rows_key,
             )
         finally:
@@ -191,21 +181,21 @@ class Downloader:
                 if failures >= self.max_tries:
                     raise DownloadError(
                         f"{label}: download from {describe_url(link.url)} failed {failures} "
-                        f"times; last error: {_safe_error(error, link)}"
+                        f"times; last error: {safe_error(error, link.url)}"
                     ) from None
                 wait = http.wait_seconds(failures, error)
                 logger.warning(
                     "%s: download interrupted after %d bytes (%s); retrying in %.1fs",
                     label,
                     out.tell(),
-                    _safe_error(error, link),
+                    safe_error(error, link.url),
                     wait,
                 )
                 http.sleep(wait)
             except FAILED_DOWNLOAD_ERRORS as error:
                 raise DownloadError(
                     f"{label}: download from {describe_url(link.url)} failed: "
-                    f"{_safe_error(error, link)}"
+                    f"{safe_error(error, link.url)}"
                 ) from None
 
     def _fetch_once(self, link: DownloadLink, out: t.BinaryIO, *, label: str) -> str | None:
@@ -215,7 +205,7 @@ class Downloader:
             status = response.status_code
             if status in self.expired_statuses:
                 raise _LinkRefused(
-                    f"HTTP {status} from {describe_url(response.url)}: {_body_snippet(response)}"
+                    f"HTTP {status} from {describe_url(response.url)}: {body_snippet(response)}"
                 )
             if http.is_retriable_status(status):
                 raise http.RetriableAPIError(
@@ -224,14 +214,14 @@ class Downloader:
             if status >= HTTPStatus.MULTIPLE_CHOICES:
                 raise DownloadError(
                     f"{label}: HTTP {status} from {describe_url(response.url)}: "
-                    f"{_body_snippet(response)}"
+                    f"{body_snippet(response)}"
                 )
-            if status == HTTPStatus.PARTIAL_CONTENT and _range_start(response) == offset:
+            if status == HTTPStatus.PARTIAL_CONTENT and range_start(response) == offset:
                 logger.info("%s: resuming download at byte %d", label, offset)
             else:
                 out.seek(0)
                 out.truncate()
-            expected = _expected_total(response)
+            expected = expected_total(response)
             encoding = response.headers.get("Content-Encoding", "identity").lower()
             # Keep gzip bytes as they are (the reader sniffs gzip), so byte offsets stay
             # valid for Range resumes; decode anything more exotic here.
@@ -269,15 +259,15 @@ class Downloader:
                 if response.status_code not in (HTTPStatus.OK, HTTPStatus.PARTIAL_CONTENT):
                     raise DownloadError(
                         f"{label}: HTTP {response.status_code} from "
-                        f"{describe_url(response.url or link.url)}: {_body_snippet(response)}"
+                        f"{describe_url(response.url or link.url)}: {body_snippet(response)}"
                     )
                 data = response.raw.read(limit, decode_content=False) or b""
-                total = _expected_total(response)
+                total = expected_total(response)
                 whole = len(data) < limit or (total is not None and len(data) >= total)
-                declared = link.file_format or _declared(response.headers.get("Content-Type"))
+                declared = link.file_format or declared_format(response.headers.get("Content-Type"))
                 return data, whole, declared
         except FAILED_DOWNLOAD_ERRORS as error:
-            raise DownloadError(f"{label}: {_safe_error(error, link)}") from None
+            raise DownloadError(f"{label}: {safe_error(error, link.url)}") from None
 
     def _get(
         self, link: DownloadLink, *, offset: int, label: str, end: int | None = None
@@ -313,42 +303,3 @@ class Downloader:
             f"{label}: refusing to download from a {scheme or 'relative'} link "
             f"({describe_url(url)}); only https is followed unless allow_http_downloads is true"
         )
-
-
-def _range_start(response: requests.Response) -> int | None:
-    value = response.headers.get("Content-Range", "")
-    with contextlib.suppress(ValueError, IndexError):
-        return int(value.split(" ", 1)[1].split("-", 1)[0])
-    return None
-
-
-def _expected_total(response: requests.Response) -> int | None:
-    """The complete file size, when the response says it."""
-    if response.status_code == HTTPStatus.PARTIAL_CONTENT:
-        with contextlib.suppress(ValueError, IndexError):
-            total = response.headers.get("Content-Range", "").rsplit("/", 1)[1]
-            return int(total) if total != "*" else None
-        return None
-    length = response.headers.get("Content-Length")
-    return int(length) if length and length.isdigit() else None
-
-
-def _declared(content_type: str | None) -> str | None:
-    media_type = (content_type or "").split(";")[0].strip().lower()
-    return media_type if media_type and media_type not in GENERIC_CONTENT_TYPES else None
-
-
-def _body_snippet(response: requests.Response) -> str:
-    """The start of an error body, without the link's query values (S3 echoes them)."""
-    try:
-        text = response.text[:300].strip() or response.reason
-    except (requests.RequestException, UnicodeDecodeError):
-        text = response.reason
-    return scrub(text or "", response.url)
-
-
-def _safe_error(error: BaseException, link: DownloadLink) -> str:
-    """An exception's text without the query values of the link, or of the redirect it was
-    following (its request's URL), nor any other query value."""
-    request = getattr(error, "request", None)
-    return scrub(str(error), link.url, getattr(request, "url", None))
