@@ -33,7 +33,9 @@ def account_fingerprint(stream: Stream) -> str | None:
     if provider is None or keys is None:
         return None
     block = stream.config.get(provider) or {}
-    identity = [provider, stream.url_base, {key: block.get(key) for key in keys}]  # type: ignore[attr-defined]
+    own = getattr(stream, "account_identity", None)  # a provider's resolved values, if any
+    values = own() if callable(own) else {key: block.get(key) for key in keys}
+    identity = [provider, stream.url_base, values]  # type: ignore[attr-defined]
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 

@@ -8,7 +8,8 @@ import logging
 from datetime import datetime, timedelta, timezone
 
 from tap_exportjobs.jobs.journal import CreatesJournal
-from tests.conftest import ep_config
+from tap_exportjobs.tap import TapExportJobs
+from tests.conftest import ep_config, m3ter_config, uniware_config
 from tests.tap_runner import run_tap
 
 JOBS = "elasticpath_export_jobs"
@@ -70,3 +71,49 @@ def test_the_journal_forgets_windows_older_than_any_api_keeps_a_job(tmp_path):
     journal.path.write_text(document)
     journal.remember("new", "job-2", None)
     assert journal.recall("old") is None and journal.recall("new")["id"] == "job-2"
+
+
+def test_a_remembered_job_whose_file_this_tap_found_gone_is_not_adopted(ep, tmp_path):
+    """Its window is being created again because the file is gone or unreadable: adopting
+    the same job would end the same way until the window is given up."""
+    ep.generate_orders(20, _midnight(2), datetime.now(timezone.utc))
+    config = {**_config(ep, tmp_path), "start_date": _midnight(1).isoformat()}
+    first = run_tap(config)
+    [job] = ep.created_jobs()
+    tap = TapExportJobs(config=config, state=first.state)
+    jobs = tap.streams[JOBS]
+    jobs.ledger(None).jobs[job.id]["file"] = "gone"
+
+    assert jobs.adopt_from_journal({"id": job.id}, "window", None) is None
+
+
+def test_a_remembered_uniware_job_the_api_no_longer_knows_is_not_adopted_and_fails_nothing(
+    uw, tmp_path, caplog
+):
+    tap = TapExportJobs(config=uniware_config(uw, cache_dir=str(tmp_path)))
+    jobs = tap.streams["uniware_export_jobs"]
+    facts = {"created_at": "2026-01-01T00:00:00+00:00", "facility": "WH_DEL"}
+
+    with caplog.at_level(logging.WARNING):
+        adopted = jobs.adopt_from_journal({"id": "NO-SUCH-JOB", "facts": facts}, "window", None)
+
+    assert adopted is None
+    assert any("NO-SUCH-JOB is not adopted" in r.getMessage() for r in caplog.records)
+
+
+def test_lookup_table_downloads_are_remembered_and_not_triggered_again_after_lost_state(
+    m3, tmp_path
+):
+    m3.add_table("rates", [("region", "STRING"), ("rate", "NUMBER")], rows=12)
+    config = m3ter_config(
+        m3, m3ter={"download_lookup_tables": True}, cache_dir=str(tmp_path / "cache")
+    )
+    first = run_tap(config)
+    lost_state = run_tap(config)
+
+    assert len(m3.requests_to(r"/data/jobs/download$", "POST")) == 1
+    rows = "m3ter_lookup_table_data_rows"
+    assert (
+        set(lost_state.row_keys(rows)) == set(first.row_keys(rows))
+        and len(first.records(rows)) == 12
+    )

@@ -87,3 +87,10 @@ def test_an_org_or_api_url_names_the_account_and_a_rotated_secret_does_not(m3):
     for name in account_bound:
         assert other_org[name] != base[name] and moved_url[name] != base[name]
         assert other_url[name] == base[name] == rotated[name]  # a trailing slash is the same
+
+
+def test_a_rotated_elastic_path_key_keeps_the_stores_state_and_another_address_does_not(ep):
+    base = _fingerprints(ep_config(ep))[JOBS]
+    rotated = _fingerprints(ep_config(ep, elasticpath={"client_id": "new-key"}))[JOBS]
+    elsewhere = _fingerprints(ep_config(ep, elasticpath={"api_url": "http://127.0.0.1:9"}))[JOBS]
+    assert base == rotated != elsewhere

@@ -13,9 +13,12 @@ import hashlib
 import typing as t
 from dataclasses import dataclass
 
+from singer_sdk.exceptions import FatalAPIError
+
 from tap_exportjobs.accounts import account_fingerprint
 from tap_exportjobs.jobs.creating import CreatesOnce
 from tap_exportjobs.jobs.journal import CreatesJournal, window_key
+from tap_exportjobs.jobs.ledger import FILE_FAILED, FILE_GONE
 from tap_exportjobs.jobs.pipeline import ExportRun
 from tap_exportjobs.jobs.record import CANCELED, DELETED, EXPIRED, FAILED
 from tap_exportjobs.jobs.timestamps import iso
@@ -134,12 +137,12 @@ class CreatesExports(CreatesOnce):
             uncertain = None
         mine = uncertain if uncertain and uncertain.get("start") == iso(window.start) else None
         key = window_key(spec, window)
-        journal = self.creates_journal(spec)
+        journal = self.creates_journal(spec.key)
         earlier = journal.recall(key)
         # Listed and landed or not, a remembered job no window holds is this window's.
         held = self.jobs_out_for_windows(self.ledger(context))  # type: ignore[attr-defined]
         if not mine and earlier and earlier["id"] not in held:
-            record = self._adopt_from_journal(earlier["id"], what, context)
+            record = self.adopt_from_journal(earlier, what, context)
             if record is not None:
                 return record
         result = self.create_once(
@@ -161,32 +164,51 @@ class CreatesExports(CreatesOnce):
             self.checkpoint()
             return None
         record = self.to_record(result.found or result.answer, context)
-        journal.remember(key, record["id"], record.get("created_at"))
+        journal.remember(
+            key, record["id"], record.get("created_at"), self.facts_to_journal(record["id"])
+        )
         self.logger.info(
             "%s: %s job %s", what, "adopted" if result.found else "created", record["id"]
         )
         return record
 
-    def creates_journal(self, spec: ExportSpec) -> CreatesJournal:
+    def creates_journal(self, export_key: str) -> CreatesJournal:
         """One file per stream, account and export: partitions that split one account's
         exports (e.g. a report type each) never write the same file."""
-        export = hashlib.sha256(spec.key.encode()).hexdigest()[:8]
+        export = hashlib.sha256(export_key.encode()).hexdigest()[:8]
         name = f"{self.name}-{account_fingerprint(self)}-{export}.json"
         return CreatesJournal(cache_dir(self.config) / "created_jobs" / name)
 
-    def _adopt_from_journal(self, job_id: str, what: str, context: Context | None) -> dict | None:
-        """The job an earlier run created for this window, if the API still has it and it
-        did not end without a file; None: create one."""
-        raw = self.fetch_job(job_id, context)
+    def adopt_from_journal(self, earlier: dict, what: str, context: Context | None) -> dict | None:
+        """The job an earlier run created (`earlier`: its journal entry), if the API still
+        has it and it may still give rows: not failed, and not a job whose file this tap
+        found gone or unreadable (its window needs a new job). None: create one."""
+        job_id = earlier["id"]
+        known = self.ledger(context).get(job_id) or {}  # type: ignore[attr-defined]
+        if known.get("file") in (FILE_FAILED, FILE_GONE):
+            return None
+        self.facts_from_journal(job_id, earlier.get("facts"))
+        try:
+            raw = self.fetch_job(job_id, context)  # type: ignore[attr-defined]
+        except FatalAPIError as error:
+            self.logger.warning("%s: remembered job %s is not adopted (%s)", what, job_id, error)  # type: ignore[attr-defined]
+            return None
         if not raw:
             return None
-        record = self.to_record(raw, context)
+        record = self.to_record(raw, context)  # type: ignore[attr-defined]
         if record["status"] in ENDED_WITHOUT_ROWS:
             return None
-        self.logger.warning(
+        self.logger.warning(  # type: ignore[attr-defined]
             "%s: job %s was created by an earlier run whose state was not saved (stopped "
             "before its loader passed the state on); adopted instead of creating another",
             what,
             job_id,
         )
         return record
+
+    def facts_to_journal(self, job_id: str) -> dict | None:
+        """What the tap alone knows of a job (see `facts.RemembersJobs`), for the journal."""
+        return None
+
+    def facts_from_journal(self, job_id: str, facts: dict | None) -> None:
+        """Take back what the journal kept of a job whose state was lost."""

@@ -19,6 +19,15 @@ class RemembersJobs:
         store = self.get_context_state(None).setdefault("job_facts", {})  # type: ignore[attr-defined]
         return store.setdefault(job_id, {"created_at": iso(utc_now())})
 
+    def facts_to_journal(self, job_id: str) -> dict | None:
+        return dict(self.job_facts(job_id))
+
+    def facts_from_journal(self, job_id: str, facts: dict | None) -> None:
+        """A job adopted from the journal after its state was lost gets its facts back."""
+        if facts:
+            store = self.get_context_state(None).setdefault("job_facts", {})  # type: ignore[attr-defined]
+            store.setdefault(job_id, dict(facts))
+
     def facts_to_keep(self) -> set[str]:
         """Jobs whose facts stay although no ledger entry or window holds them."""
         return set()

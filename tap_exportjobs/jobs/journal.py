@@ -44,9 +44,13 @@ class CreatesJournal:
     def recall(self, key: str) -> dict | None:
         return self._entries().get(key)
 
-    def remember(self, key: str, job_id: str, created_at: str | None) -> None:
+    def remember(
+        self, key: str, job_id: str, created_at: str | None, facts: dict | None = None
+    ) -> None:
         entries = self._entries()
         entries[key] = {"id": job_id, "created_at": created_at, "at": iso(utc_now())}
+        if facts:
+            entries[key]["facts"] = facts
         newest = sorted(entries.items(), key=lambda item: item[1]["at"], reverse=True)
         write_json(self.path, {"version": 1, "windows": dict(newest[:MAX_ENTRIES])})
 

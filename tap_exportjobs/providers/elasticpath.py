@@ -161,9 +161,9 @@ class JobsPaginator(OffsetPaginator):
 class ElasticPathExportJobsStream(JobStream):
     name = "elasticpath_export_jobs"
     provider = NAME
-    #: Which store the state describes, with the API's address (see `accounts`): nothing
-    #: else in the config names the store, so its key does (a new key starts fresh).
-    account_settings: t.ClassVar[tuple[str, ...]] = ("client_id",)
+    #: Which store the state describes (see `accounts`): nothing in the config names the
+    #: store but its API address; not its key, so a rotated key keeps the state.
+    account_settings: t.ClassVar[tuple[str, ...]] = ()
     path = "/v2/jobs"
     records_jsonpath = "$.data[*]"
     job_lifetime = timedelta(days=7)

@@ -228,8 +228,20 @@ class LookupTableDataJobsStream(M3terAPI, JobStream):
         waits on it; None when whether the trigger made a job is uncertain."""
         table = context["lookupTableId"]
         downloads = self.get_context_state(None).setdefault("downloads", {})
+        what = f"m3ter: DOWNLOAD of lookup table {table} revision {context['revisionId']}"
+        # Remembered beside state too (see jobs/journal.py): a run whose predecessor's
+        # state was lost adopts that DOWNLOAD rather than trigger another.
+        journal, key = (
+            self.creates_journal("downloads"),
+            f"{table}|{context['revisionId']}|{version}",
+        )
+        earlier = None if taken.get("uncertain") else journal.recall(key)
+        if earlier and self.adopt_from_journal(earlier, what, context) is not None:
+            downloads[table] = {"version": version, "job_id": earlier["id"]}
+            self.checkpoint()
+            return earlier["id"]
         result = self.create_once(
-            f"m3ter: DOWNLOAD of lookup table {table} revision {context['revisionId']}",
+            what,
             lambda: self._trigger_download(context)["jobId"],
             lambda since, until: self._downloads_created(context, since, until),
             {i: e.get("created_at") for i, e in self.ledger(None).jobs.items()},
@@ -240,6 +252,7 @@ class LookupTableDataJobsStream(M3terAPI, JobStream):
             self.checkpoint()
             return None
         job_id = result.found["id"] if result.found else result.answer
+        journal.remember(key, job_id, None)
         self.logger.info(
             "m3ter: %s DOWNLOAD job %s for lookup table %s revision %s",
             "adopted" if result.found else "triggered",

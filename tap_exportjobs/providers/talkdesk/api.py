@@ -37,7 +37,7 @@ class TalkdeskAPI:
 
     provider = NAME
     #: Which account the state describes (with the API's address; see `accounts`).
-    account_settings: t.ClassVar[tuple[str, ...]] = ("account",)
+    account_settings: t.ClassVar[tuple[str, ...]] = ("account", "token_url")
 
     @property
     def settings(self) -> dict:
@@ -47,6 +47,10 @@ class TalkdeskAPI:
     def url_base(self) -> str:
         region = REGIONS[self.settings.get("region") or "us"]
         return (self.settings.get("api_url") or region[0]).rstrip("/")
+
+    def account_identity(self) -> dict:
+        """The account, and the token host that names it when `account` is not given."""
+        return {"account": self.settings.get("account"), "token_url": self.token_url}
 
     @property
     def token_url(self) -> str:
