@@ -164,14 +164,18 @@ def exact_ndjson_rows(stream: io.BufferedReader, limit: int) -> Iterator[dict]:
 
 
 def unique_keys(header: list[str]) -> list[str]:
-    """Later duplicates of a column name become name__2, name__3, so no value is lost."""
-    seen: dict[str, int] = {}
+    """Later duplicates of a column name become name__2, name__3 (the first such name no
+    other column has, whatever the header holds), so no value is lost."""
+    taken = set(header)
+    used: set[str] = set()
     keys = []
     for name in header:
-        if name in seen:
-            seen[name] += 1
-            name = f"{name}__{seen[name]}"
-        seen.setdefault(name, 1)
+        if name in used:
+            number = 2
+            while f"{name}__{number}" in taken or f"{name}__{number}" in used:
+                number += 1
+            name = f"{name}__{number}"
+        used.add(name)
         keys.append(name)
     return keys
 

@@ -88,8 +88,14 @@ class ReportRowsStream(CheckpointMixin, Stream):
         #: The file's columns as real columns (`typed_rows`); None: the whole row in `row`.
         self.typed: TypedColumns | None = None
         if job_stream is not None:
-            reserved = schema["properties"]
-            self.typed = typed_columns(self.name, job_stream, tap.config, reserved=reserved)
+            entry = tap.input_catalog.get_stream(self.name) if tap.input_catalog else None
+            self.typed = typed_columns(
+                self.name,
+                job_stream,
+                tap.config,
+                reserved=schema["properties"],
+                catalog_schema=entry.schema.to_dict() if entry else None,
+            )
         if self.typed is not None:
             # `row` then holds only what did not fit, or null.
             schema["properties"]["row"]["type"] = ["object", "null"]
@@ -244,7 +250,9 @@ class ReportRowsStream(CheckpointMixin, Stream):
                         }
                     else:
                         record = shaper.record(row, row_number)
-                        record["source_file"] = decoded.source_file  # a zip's member changes
+                        # A zip's member, and its format, change as it is read.
+                        record["source_file"] = decoded.source_file
+                        record["file_format"] = decoded.file_format
                     if sink is None:
                         yield record  # back here once the SDK has written it
                     else:
@@ -293,7 +301,8 @@ class ReportRowsStream(CheckpointMixin, Stream):
             envelope,
             label=label,
             logger=self.logger,
-            text_values=decoded.file_format == "csv",
+            # A zip's members may differ in format and header: each row is read by its keys.
+            text_values=decoded.file_format == "csv" and decoded.compression != "zip",
             every_key_expected=self.typed.inferring,
         )
 

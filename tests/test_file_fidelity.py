@@ -50,6 +50,11 @@ CORPUS = {
     ),
     "blank_lines_skipped": (b"a,b\n\n1,2\n\n", None, [{"a": "1", "b": "2"}]),
     "duplicate_headers_kept": (b"id,id,x\n1,2,3\n", None, [{"id": "1", "id__2": "2", "x": "3"}]),
+    "duplicate_header_beside_its_would_be_name": (
+        b"a__2,a,a\n1,2,3\n",
+        None,
+        [{"a__2": "1", "a": "2", "a__3": "3"}],
+    ),
     "header_only": (b"a,b\n", None, []),
     "empty_file": (b"", None, []),
     "large_field": (

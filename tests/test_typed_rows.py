@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import logging
 from datetime import timedelta
 from decimal import Decimal
@@ -16,10 +17,19 @@ import pytest
 from tap_exportjobs import reports
 from tap_exportjobs.tap import TapExportJobs
 from tap_exportjobs.typed_rows import sampling
-from tests.conftest import days_ago, ep_config, m3ter_config, talkdesk_config
+from tests.conftest import (
+    CLIENT_ID,
+    CLIENT_SECRET,
+    days_ago,
+    ep_config,
+    m3ter_config,
+    talkdesk_config,
+)
+from tests.fakes import FakeElasticPath
 from tests.fakes.m3ter import usage_rows
 from tests.tap_runner import run_tap
 from tests.test_batch_files import batch_config, batched_rows
+from tests.test_file_fidelity import _zip
 from tests.test_typed_values import TRICKY_TEXTS
 
 ROWS = "elasticpath_export_rows"
@@ -169,15 +179,12 @@ def test_an_inferred_column_keeps_its_type_and_columns_are_only_added_as_new_fil
     assert (row["qty"], row["new"], row["row"]) == (None, "x", {"Qty": "1.5"})
 
 
-def test_inferred_columns_of_one_account_never_type_another(ep, tmp_path):
+def test_inferred_columns_of_one_account_never_type_another(ep, files, tmp_path):
     ep.add_job(created_at=days_ago(2), csv_bytes=ORDERS)
-    config = _config(ep, tmp_path, {"infer": True})
-    assert _columns(_schema(config))
-    other = _config(ep, tmp_path, {"infer": True})
-    other["elasticpath"]["client_id"] = "another-store"
-    # The fake knows no such client: its jobs cannot be listed, and the first account's
-    # sample is not taken for them.
-    assert _columns(_schema(other)) == {}
+    assert _columns(_schema(_config(ep, tmp_path, {"infer": True})))
+    with FakeElasticPath(files, client_id=CLIENT_ID, client_secret=CLIENT_SECRET) as other:
+        # Another store with no finished file yet: the first store's sample is not its.
+        assert _columns(_schema(_config(other, tmp_path, {"infer": True}))) == {}
 
 
 #: The value rules' tricky texts, and a few that do fit some type.
@@ -432,3 +439,53 @@ def test_many_number_columns_convert_together_and_a_row_with_one_bad_cell_keeps_
         {hostile: "ok"},
     ]
     assert not (tmp_path / "pwned").exists() and not Path("pwned").exists()
+
+
+def test_a_sync_types_its_rows_by_the_catalogs_columns_not_by_a_newer_sample(ep, tmp_path):
+    """Meltano may pass a catalog discovered long ago: the SCHEMA the target gets is that
+    catalog's, so records carry exactly its columns; a value that does not fit stays in row."""
+    config = _config(ep, tmp_path, {"infer": True})
+    ep.add_job(created_at=days_ago(3), csv_bytes=_csv(["Code", "Note"], [["10", "a"]]))
+    catalog = TapExportJobs(config=config, validate_config=True).catalog_dict
+    # Later files: Code no longer a number, a column the catalog never heard of.
+    later = ep.add_job(created_at=days_ago(1), csv_bytes=_csv(["Code", "Extra"], [["A7", "x"]]))
+    fresh = TapExportJobs(config={**config, "cache_dir": str(tmp_path / "other")}).catalog_dict
+    assert "extra" in json.dumps(fresh)  # a new discovery would give other columns
+
+    result = run_tap(config, catalog=catalog)
+
+    schemas = [
+        m["schema"] for m in result.messages if m["type"] == "SCHEMA" and m["stream"] == ROWS
+    ]
+    schema = schemas[0]
+    assert all(other == schema for other in schemas)
+    assert _columns(schema) == {
+        "code": (["integer", "null"], None),
+        "note": (["string", "null"], None),
+    }
+    [row] = [r for r in result.records(ROWS) if r["job_id"] == later]
+    assert (row["code"], row["note"], row["row"]) == (None, None, {"Code": "A7", "Extra": "x"})
+    assert set(row) - set(schema["properties"]) == set()
+
+
+def test_a_zip_of_members_with_other_headers_and_formats_is_typed_row_by_row(ep, tmp_path):
+    archive = _zip(
+        {
+            "a.csv": b"x,y\n1,2\n3,4\n",
+            "b.csv": b"p,q\n5,6\n",
+            "c.jsonl": b'{"x": 7, "p": "8"}\n',
+        }
+    )
+    ep.add_job(created_at=days_ago(2), csv_bytes=archive)
+    typed = {"columns": {"x": "integer", "y": "integer", "p": "integer", "q": "string"}}
+
+    rows = run_tap(_config(ep, tmp_path, typed)).records(ROWS)
+
+    assert [
+        (r["source_file"], r["file_format"], r["x"], r["y"], r["p"], r["q"], r["row"]) for r in rows
+    ] == [
+        ("a.csv", "csv", 1, 2, None, None, None),
+        ("a.csv", "csv", 3, 4, None, None, None),
+        ("b.csv", "csv", None, None, 5, "6", None),
+        ("c.jsonl", "ndjson", 7, None, 8, None, None),
+    ]

@@ -22,12 +22,24 @@ __all__ = ["RowShaper", "TypedColumns", "typed_columns"]
 
 
 def typed_columns(
-    rows_stream: str, job_stream: JobStream, config: t.Mapping, *, reserved: t.Iterable[str]
+    rows_stream: str,
+    job_stream: JobStream,
+    config: t.Mapping,
+    *,
+    reserved: t.Iterable[str],
+    catalog_schema: dict | None = None,
 ) -> TypedColumns | None:
-    """The stream's typed columns, or None when `typed_rows` does not cover it."""
+    """The stream's typed columns, or None when `typed_rows` does not cover it. With a
+    catalog (a sync), its schema's columns: the SCHEMA the target gets is the catalog's, so
+    the records must have exactly those columns (Meltano may reuse a catalog discovered
+    long ago); without one (discovery), the declared and inferred ones."""
     typing = stream_typing(config, rows_stream)
     if typing is None:
         return None
+    if catalog_schema is not None:
+        return TypedColumns.from_schema(
+            catalog_schema, reserved, inferring=bool(typing.get("infer"))
+        )
     inferred = (
         inferred_columns(job_stream, rows_stream, cache_dir(config)) if typing.get("infer") else {}
     )

@@ -9,6 +9,7 @@ key matches a column by its exact name, else by its warehouse name, so a declare
 
 from __future__ import annotations
 
+import re
 import typing as t
 from dataclasses import dataclass
 
@@ -39,9 +40,12 @@ class TypedColumns:
         #: Columns are inferred too: every key of a file is expected to have one.
         self.inferring = inferring
         self.by_original = {column.original: column for column in self.columns}
+        # Only a declared column takes a key by its warehouse name (a declared `saleOrderCode`
+        # takes the `Sale Order Code` caption); an inferred one is its file's own name.
         self.by_base: dict[str, Column] = {}
         for column in self.columns:
-            self.by_base.setdefault(warehouse_name(column.original), column)
+            if column.declared:
+                self.by_base.setdefault(warehouse_name(column.original), column)
 
     @classmethod
     def build(
@@ -69,6 +73,23 @@ class TypedColumns:
             inferring=inferring,
         )
 
+    @classmethod
+    def from_schema(
+        cls, schema: dict, reserved: t.Iterable[str], *, inferring: bool
+    ) -> TypedColumns:
+        """The columns a catalog's schema declares (what the target was told at discovery),
+        so a sync's records match it exactly whatever a new sample would say."""
+        skip = set(reserved)
+        columns = []
+        for name, prop in (schema.get("properties") or {}).items():
+            if name in skip or not isinstance(prop, dict):
+                continue
+            described = _DESCRIBED.match(prop.get("description") or "")
+            original = described.group(1) if described else name
+            declared = bool(described and described.group(2) == "declared")
+            columns.append(Column(name, original, _schema_type(prop), declared))
+        return cls(columns[:MAX_COLUMNS], inferring=inferring)
+
     def find(self, key: str) -> Column | None:
         """The column a file key goes to, or None (it stays in `row`)."""
         column = self.by_original.get(key)
@@ -91,3 +112,19 @@ class TypedColumns:
 
     def __len__(self) -> int:
         return len(self.columns)
+
+
+#: How `schema_properties` describes a column, read back from a catalog.
+_DESCRIBED = re.compile(r'Column "(.*)" of the file \((declared|inferred from a sample)\)$', re.S)
+
+
+def _schema_type(prop: dict) -> str:
+    """The column type of a catalog property (string unless it says otherwise)."""
+    types = prop.get("type") or []
+    types = [types] if isinstance(types, str) else list(types)
+    for kind in ("integer", "number", "boolean"):
+        if kind in types:
+            return kind
+    if prop.get("format") in ("date-time", "date"):
+        return prop["format"]
+    return "string"

@@ -7,6 +7,7 @@ only in spelling style ("Sale Order Code", "saleOrderCode") meet in one column.
 from __future__ import annotations
 
 import functools
+import hashlib
 import re
 import typing as t
 import unicodedata
@@ -35,7 +36,9 @@ def warehouse_name(original: str) -> str:
     name = _LOWER_THEN_UPPER.sub(r"\1_\2", name)
     name = _NOT_ALPHANUMERIC.sub("_", name).strip("_").lower()
     if not name:
-        return EMPTY_NAME
+        # Nothing ASCII to keep (e.g. a Cyrillic or Japanese header): a stable name of its
+        # own, so two such columns never fold into one.
+        return f"{EMPTY_NAME}_{hashlib.sha256(original.encode()).hexdigest()[:8]}"
     if name[0].isdigit():
         name = DIGIT_PREFIX + name
     return name[:MAX_NAME_LENGTH].rstrip("_")

@@ -63,6 +63,9 @@ def inferred_columns(jobs: JobStream, rows_stream: str, cache_root: Path) -> dic
         except Exception as error:
             logger.warning("%s: could not sample %s (%s)", rows_stream, label, error)
             continue
+        if not rows:  # a header alone, or a prefix cut before the first row ends: later
+            logger.info("%s: %s has no whole row in its first bytes", rows_stream, label)
+            continue
         _merge(cached["columns"], _infer(rows, from_text=from_text))
         cached["sampled"][kind] = job_id
         logger.info(

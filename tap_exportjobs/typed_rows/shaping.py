@@ -21,6 +21,8 @@ if t.TYPE_CHECKING:
 
 #: At most this many drifting names are listed in one log line.
 NAMES_LOGGED = 20
+#: Keys whose place is remembered per file (JSON rows may bring new keys row after row).
+MAX_PLANNED_KEYS = 10_000
 
 
 def _as_is_if_text(value: t.Any) -> t.Any:
@@ -60,7 +62,7 @@ class RowShaper:
         self._claimed: dict[str, str] = {}
         self._unparsed: Counter[str] = Counter()
         self._first_unparsed: dict[str, int] = {}
-        self._extra: list[str] = []
+        self._extra = 0
         self._checked_missing = False
         #: Columns were inferred, so a key without one is drift worth a warning (with only
         #: declared columns, the other keys are meant to stay in `row`).
@@ -105,7 +107,9 @@ class RowShaper:
             try:
                 step = plan[key]
             except KeyError:
-                step = plan[key] = self._plan_key(key, row_number)
+                step = self._plan_key(key, row_number)
+                if len(plan) < MAX_PLANNED_KEYS:  # rows of ever new keys: memory stays bounded
+                    plan[key] = step
             if step is None:
                 if rest is None:
                     rest = {}
@@ -123,9 +127,11 @@ class RowShaper:
 
     def _plan_key(self, key: str, row_number: int) -> Step | None:
         column = self._columns.find(key)
+        if column is not None and self._claimed.get(column.name) == key:
+            return Step(column.name, self._converter(column), column.type)  # planned before
         if column is None or column.name in self._claimed:
-            self._extra.append(key)
-            if len(self._extra) <= NAMES_LOGGED:
+            self._extra += 1
+            if self._extra <= NAMES_LOGGED:
                 twin = (
                     f" (column {column.name!r} is taken by {self._claimed[column.name]!r})"
                     if column is not None
