@@ -107,12 +107,6 @@ class TypedColumns:
             for column in self.columns
         }
 
-    def __bool__(self) -> bool:
-        return bool(self.columns)
-
-    def __len__(self) -> int:
-        return len(self.columns)
-
 
 #: How `schema_properties` describes a column, read back from a catalog.
 _DESCRIBED = re.compile(r'Column "(.*)" of the file \((declared|inferred from a sample)\)$', re.S)
